@@ -29,6 +29,14 @@ export interface LetterboxInfo {
   padY: number;
 }
 
+/** A letterbox/stretch with the integer layout of the tensor: resized image plus padding on each side. */
+export interface LetterboxGeometry extends LetterboxInfo {
+  resizedWidth: number;
+  resizedHeight: number;
+  padRight: number;
+  padBottom: number;
+}
+
 export interface DecodeOptions {
   confThreshold: number;
   iouThreshold: number;

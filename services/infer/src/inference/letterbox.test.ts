@@ -1,0 +1,157 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import sharp from 'sharp';
+import { CodedError } from '@detector-worker/shared/errors';
+import { computeLetterbox, computeStretch, hwcToChw, toSourceBox, toSourcePoint } from './letterbox.js';
+import type { Box } from './types.js';
+
+function near(actual: readonly number[], expected: readonly number[], tol = 1e-6): void {
+  assert.equal(actual.length, expected.length);
+  actual.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) <= tol, `index ${i}: ${v} vs ${expected[i]} (±${tol}) in [${actual.join(', ')}]`));
+}
+
+test('letterbox: portrait bus photo into 640x640 pads left and right equally', () => {
+  const info = computeLetterbox(810, 1080, 640, 640);
+  assert.equal(info.scaleX, 640 / 1080);
+  assert.equal(info.scaleY, info.scaleX);
+  assert.equal(info.resizedWidth, 480);
+  assert.equal(info.resizedHeight, 640);
+  assert.equal(info.padX, 80);
+  assert.equal(info.padY, 0);
+  assert.equal(info.padRight, 80);
+  assert.equal(info.padBottom, 0);
+});
+
+test('letterbox: odd padding puts the extra pixel right/bottom (Ultralytics rounding)', () => {
+  // 300x200 -> 640: scale 2.1333, height 426.67 -> 427, 213 rows of padding: 106 top, 107 bottom.
+  const info = computeLetterbox(300, 200, 640, 640);
+  assert.equal(info.resizedWidth, 640);
+  assert.equal(info.resizedHeight, 427);
+  assert.equal(info.padY, 106);
+  assert.equal(info.padBottom, 107);
+  // Non-square target, limited by height.
+  const wide = computeLetterbox(1280, 823, 640, 384);
+  assert.equal(wide.resizedHeight, 384);
+  assert.equal(wide.resizedWidth, Math.round(1280 * (384 / 823)));
+  assert.equal(wide.padX + wide.resizedWidth + wide.padRight, 640);
+  // Extreme strip keeps at least one row.
+  const strip = computeLetterbox(10000, 1, 320, 320);
+  assert.equal(strip.resizedHeight, 1);
+  assert.equal(strip.padY + 1 + strip.padBottom, 320);
+});
+
+test('letterbox agrees with sharp fit:contain on resized size and offsets', async () => {
+  const cases: Array<[number, number, number, number]> = [
+    [300, 200, 640, 640],
+    [1280, 823, 640, 640],
+    [1640, 590, 320, 320],
+    [333, 777, 640, 640],
+    [999, 1001, 640, 640],
+    [641, 479, 224, 224],
+    [37, 101, 640, 384],
+    [7, 3, 320, 320],
+  ];
+  for (const [w, h, dw, dh] of cases) {
+    const white = await sharp({ create: { width: w, height: h, channels: 3, background: { r: 255, g: 255, b: 255 } } }).png().toBuffer();
+    const { data, info } = await sharp(white)
+      .resize(dw, dh, { fit: 'contain', background: { r: 0, g: 0, b: 0 } })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    assert.equal(info.width, dw);
+    assert.equal(info.height, dh);
+    // Bounding box of the non-black pixels = where sharp put the image.
+    let minX = dw, maxX = -1, minY = dh, maxY = -1;
+    for (let y = 0; y < dh; y++) {
+      for (let x = 0; x < dw; x++) {
+        if (data[(y * dw + x) * 3]! > 0) {
+          if (x < minX) minX = x;
+          if (x > maxX) maxX = x;
+          if (y < minY) minY = y;
+          if (y > maxY) maxY = y;
+        }
+      }
+    }
+    const lb = computeLetterbox(w, h, dw, dh);
+    const label = `${w}x${h} -> ${dw}x${dh}`;
+    assert.equal(minX, lb.padX, `${label}: left`);
+    assert.equal(minY, lb.padY, `${label}: top`);
+    assert.equal(maxX - minX + 1, lb.resizedWidth, `${label}: width`);
+    assert.equal(maxY - minY + 1, lb.resizedHeight, `${label}: height`);
+  }
+});
+
+test('stretch scales each axis independently without padding', () => {
+  const info = computeStretch(400, 100, 224, 224);
+  assert.equal(info.scaleX, 224 / 400);
+  assert.equal(info.scaleY, 224 / 100);
+  assert.equal(info.padX, 0);
+  assert.equal(info.padY, 0);
+  near(toSourceBox([0, 0, 224, 224], info), [0, 0, 400, 100]);
+  near(toSourceBox([56, 112, 112, 224], info), [100, 50, 200, 100]);
+});
+
+test('toSourceBox inverts the letterbox mapping and clamps to the image', () => {
+  const info = computeLetterbox(810, 1080, 640, 640);
+  const src: Box = [36, 230, 798, 778];
+  const s = info.scaleX;
+  const tensorBox: Box = [src[0] * s + info.padX, src[1] * s + info.padY, src[2] * s + info.padX, src[3] * s + info.padY];
+  near(toSourceBox(tensorBox, info), src, 1e-9);
+  // A box reaching into the grey padding is cut at the image border.
+  near(toSourceBox([0, -10, 700, 650], info), [0, 0, 810, 1080]);
+  near(toSourcePoint([80, 0], info), [0, 0]);
+  near(toSourcePoint([320, 320], info), [405, 540], 1e-9);
+  near(toSourcePoint([Number.NaN, 1e9], info), [0, 1080]);
+  // Round trip over a letterbox with vertical padding.
+  const wide = computeLetterbox(1024, 576, 640, 640);
+  const pt: [number, number] = [500, 300];
+  const t: [number, number] = [pt[0] * wide.scaleX + wide.padX, pt[1] * wide.scaleY + wide.padY];
+  near(toSourcePoint(t, wide), pt, 1e-9);
+});
+
+test('letterbox rejects sizes that are not positive integers', () => {
+  assert.throws(() => computeLetterbox(0, 10, 640, 640), (e: unknown) => e instanceof CodedError && e.code === 'IMAGE_INVALID');
+  assert.throws(() => computeLetterbox(10, 10, 640, Number.NaN), (e: unknown) => e instanceof CodedError && e.code === 'MODEL_INPUT_UNSUPPORTED');
+  assert.throws(() => computeStretch(1.5, 10, 640, 640), (e: unknown) => e instanceof CodedError && e.code === 'IMAGE_INVALID');
+});
+
+// A 2x2 image: red, green / blue, white.
+const tiny = Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]);
+
+test('hwcToChw: planar RGB /255', () => {
+  const out = hwcToChw(tiny, 2, 2, { channelOrder: 'rgb' });
+  near(Array.from(out), [1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1]);
+});
+
+test('hwcToChw: BGR plane order', () => {
+  const out = hwcToChw(tiny, 2, 2, { channelOrder: 'bgr' });
+  near(Array.from(out), [0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1]);
+});
+
+test('hwcToChw: mean/std per model channel, output buffer reused', () => {
+  const mean: [number, number, number] = [0.485, 0.456, 0.406];
+  const std: [number, number, number] = [0.229, 0.224, 0.225];
+  const buffer = new Float32Array(12);
+  const out = hwcToChw(tiny, 2, 2, { channelOrder: 'rgb', mean, std }, buffer);
+  assert.equal(out, buffer);
+  const expected = [1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1].map((v, i) => {
+    const c = Math.floor(i / 4);
+    return (v - mean[c]!) / std[c]!;
+  });
+  near(Array.from(out), expected, 1e-5);
+  // BGR: the stats follow the model's channel order, so plane 0 (blue) uses mean[0].
+  const bgr = hwcToChw(tiny, 2, 2, { channelOrder: 'bgr', mean, std });
+  near([bgr[0]!, bgr[2]!], [(0 - mean[0]) / std[0], (1 - mean[0]) / std[0]], 1e-5);
+});
+
+test('hwcToChw: larger buffer gives a view of the right length; short inputs are refused', () => {
+  const big = new Float32Array(100).fill(7);
+  const out = hwcToChw(tiny, 2, 2, { channelOrder: 'rgb' }, big);
+  assert.equal(out.length, 12);
+  assert.equal(out.buffer, big.buffer);
+  assert.equal(big[12], 7);
+  assert.throws(() => hwcToChw(tiny, 3, 2, { channelOrder: 'rgb' }), (e: unknown) => e instanceof CodedError && e.code === 'PREPROCESS_MISMATCH');
+  assert.throws(() => hwcToChw(tiny, 2, 2, { channelOrder: 'rgb' }, new Float32Array(11)), /11 floats/);
+  // Buffer input (what sharp returns) works the same.
+  near(Array.from(hwcToChw(Buffer.from(tiny), 2, 2, { channelOrder: 'rgb' })), [1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1]);
+});

@@ -1,0 +1,145 @@
+/**
+ * Geometry of fitting an image into a model input (letterbox / stretch), mapping model
+ * boxes back to the source image, and the HWC uint8 -> CHW float32 tensor conversion.
+ *
+ * The letterbox matches Ultralytics (`LetterBox`): one scale for both axes, the resized size
+ * rounded, the padding split around the image with the odd pixel on the right/bottom. sharp's
+ * `resize(..., { fit: 'contain' })` lands on the same pixels (checked in the tests), so either
+ * can produce the tensor while this module's numbers map boxes back.
+ */
+import { CodedError } from '@detector-worker/shared/errors';
+import type { Box, LetterboxGeometry, LetterboxInfo } from './types.js';
+
+function checkSize(width: number, height: number, what: 'source' | 'destination'): void {
+  const ok = Number.isSafeInteger(width) && Number.isSafeInteger(height) && width > 0 && height > 0;
+  if (ok) return;
+  if (what === 'source') throw new CodedError('IMAGE_INVALID', `image size ${width}x${height} is not a positive integer size`, 422);
+  throw new CodedError('MODEL_INPUT_UNSUPPORTED', `model input size ${width}x${height} is not a positive integer size`, 422);
+}
+
+/** Scale to fit inside dst keeping the aspect ratio, centred, padded (Ultralytics letterbox). */
+export function computeLetterbox(srcW: number, srcH: number, dstW: number, dstH: number): LetterboxGeometry {
+  checkSize(srcW, srcH, 'source');
+  checkSize(dstW, dstH, 'destination');
+  const scale = Math.min(dstW / srcW, dstH / srcH);
+  // Clamp to [1, dst]: a 3000x1 strip must not vanish, and rounding must never overshoot.
+  const resizedWidth = Math.min(dstW, Math.max(1, Math.round(srcW * scale)));
+  const resizedHeight = Math.min(dstH, Math.max(1, Math.round(srcH * scale)));
+  // Ultralytics: left = round(dw - 0.1) with dw = (dst - resized) / 2, i.e. floor of the half.
+  const padX = Math.floor((dstW - resizedWidth) / 2);
+  const padY = Math.floor((dstH - resizedHeight) / 2);
+  return {
+    srcWidth: srcW,
+    srcHeight: srcH,
+    dstWidth: dstW,
+    dstHeight: dstH,
+    scaleX: scale,
+    scaleY: scale,
+    padX,
+    padY,
+    resizedWidth,
+    resizedHeight,
+    padRight: dstW - resizedWidth - padX,
+    padBottom: dstH - resizedHeight - padY,
+  };
+}
+
+/** Independent scales per axis, no padding (classifiers fed a plain resize). */
+export function computeStretch(srcW: number, srcH: number, dstW: number, dstH: number): LetterboxGeometry {
+  checkSize(srcW, srcH, 'source');
+  checkSize(dstW, dstH, 'destination');
+  return {
+    srcWidth: srcW,
+    srcHeight: srcH,
+    dstWidth: dstW,
+    dstHeight: dstH,
+    scaleX: dstW / srcW,
+    scaleY: dstH / srcH,
+    padX: 0,
+    padY: 0,
+    resizedWidth: dstW,
+    resizedHeight: dstH,
+    padRight: 0,
+    padBottom: 0,
+  };
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  // NaN from a hostile model output collapses to the low edge instead of travelling on.
+  if (!(v > lo)) return lo;
+  return v < hi ? v : hi;
+}
+
+/** A point in tensor pixels -> source pixels, clamped to the source image. */
+export function toSourcePoint(point: readonly [number, number], info: LetterboxInfo): [number, number] {
+  return [
+    clamp((point[0] - info.padX) / info.scaleX, 0, info.srcWidth),
+    clamp((point[1] - info.padY) / info.scaleY, 0, info.srcHeight),
+  ];
+}
+
+/** A box [x1,y1,x2,y2] in tensor pixels -> source pixels, clamped to the source image. */
+export function toSourceBox(box: Box, info: LetterboxInfo): Box {
+  return [
+    clamp((box[0] - info.padX) / info.scaleX, 0, info.srcWidth),
+    clamp((box[1] - info.padY) / info.scaleY, 0, info.srcHeight),
+    clamp((box[2] - info.padX) / info.scaleX, 0, info.srcWidth),
+    clamp((box[3] - info.padY) / info.scaleY, 0, info.srcHeight),
+  ];
+}
+
+export interface ChwOptions {
+  /** Order of the planes the model expects; the input pixels are always RGB. */
+  channelOrder: 'rgb' | 'bgr';
+  /** Per model channel (in `channelOrder`), applied after /255: (x/255 - mean) / std. */
+  mean?: readonly [number, number, number];
+  std?: readonly [number, number, number];
+}
+
+/**
+ * Interleaved RGB uint8 (HWC) -> planar float32 (CHW). Runs once per frame on up to 640x640
+ * pixels, so the per-value arithmetic is folded into a 256-entry table per channel and the
+ * loop only does lookups. `out` is reused when given (its first 3*w*h values are written).
+ */
+export function hwcToChw(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  opts: ChwOptions,
+  out?: Float32Array,
+): Float32Array {
+  if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width <= 0 || height <= 0) {
+    throw new CodedError('PREPROCESS_MISMATCH', `tensor size ${width}x${height} is not a positive integer size`, 500);
+  }
+  const plane = width * height;
+  const count = plane * 3;
+  if (rgb.length < count) {
+    throw new CodedError('PREPROCESS_MISMATCH', `pixel buffer holds ${rgb.length} bytes, ${width}x${height} RGB needs ${count}`, 500);
+  }
+  if (out && out.length < count) {
+    throw new CodedError('PREPROCESS_MISMATCH', `output buffer holds ${out.length} floats, ${count} are needed`, 500);
+  }
+  const mean = opts.mean ?? [0, 0, 0];
+  const std = opts.std ?? [1, 1, 1];
+  // Table row k = model channel k. For BGR, model channel 0 reads the blue byte.
+  const lut = new Float32Array(768);
+  for (let k = 0; k < 3; k++) {
+    const m = mean[k] ?? 0;
+    const s = std[k] ?? 1;
+    if (!Number.isFinite(m) || !Number.isFinite(s) || s === 0) {
+      throw new CodedError('PREPROCESS_MISMATCH', `mean/std of channel ${k} must be finite and std non-zero`, 500);
+    }
+    for (let v = 0; v < 256; v++) lut[k * 256 + v] = (v / 255 - m) / s;
+  }
+  const dst = out ?? new Float32Array(count);
+  // Byte offset inside a pixel that feeds model planes 0 and 2.
+  const first = opts.channelOrder === 'bgr' ? 2 : 0;
+  const last = 2 - first;
+  const plane2 = plane * 2;
+  for (let i = 0, j = 0; i < plane; i++, j += 3) {
+    dst[i] = lut[rgb[j + first]!]!;
+    dst[i + plane] = lut[256 + rgb[j + 1]!]!;
+    dst[i + plane2] = lut[512 + rgb[j + last]!]!;
+  }
+  return dst.length === count ? dst : dst.subarray(0, count);
+}
