@@ -3,7 +3,7 @@
  * reads a field of a branch result. Anything else in braces (JSON punctuation like
  * `{"event": ...}`) is literal text.
  *
- * JSON templates (text starting with `{` or `[`) get JSON-aware substitution: a value
+ * JSON templates (text starting with `{"` or `[`) get JSON-aware substitution: a value
  * inside a string literal is escaped as string content, a value outside one is written as
  * a JSON value. So a class name with a quote cannot break the message.
  */
@@ -29,8 +29,8 @@ export interface RenderResult {
 const PLACEHOLDER = /\{([A-Za-z0-9_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}/y;
 
 export function isJsonTemplate(template: string): boolean {
-  const t = template.trimStart();
-  return t.startsWith('{') || t.startsWith('[');
+  // `{"…` / `[…` is JSON; `{name} …` starts with a placeholder and is plain text.
+  return /^\s*(\{\s*("|\})|\[)/.test(template);
 }
 
 /** Finds placeholders, tracking JSON string state so escaping knows where each one sits. */

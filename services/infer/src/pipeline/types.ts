@@ -106,3 +106,9 @@ export interface ActionRunner {
   run(actions: readonly Action[], event: ActionEvent): Promise<ActionOutcome[]>;
   close(): Promise<void>;
 }
+
+/** Branch results of a detection node; a classification result has none. */
+export function branchResultsOf(result: BranchResult): Record<string, BranchResult> {
+  const b = (result as Partial<DetectionNodeResult>).branch_results;
+  return b && typeof b === 'object' ? b : {};
+}

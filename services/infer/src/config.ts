@@ -1,0 +1,56 @@
+/** Infer service configuration, from the environment (see the README's table). */
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { envBool, envInt, envList, envOptionalString, envString, type Env } from '@detector-worker/shared/config';
+
+export interface InferConfig {
+  host: string;
+  port: number;
+  /** Folder for downloaded archives and extracted pipelines. */
+  cacheDir: string;
+  /** Worker threads running onnxruntime sessions. */
+  workers: number;
+  /** onnxruntime intra-op threads per worker. */
+  intraOpThreads: number;
+  allowFileUrls: boolean;
+  modelUrlAllow: string[];
+  maxModels: number;
+  /** Memory budget for loaded models (estimated), bytes; 0 = no budget. */
+  maxModelBytes: number;
+  downloadMaxBytes: number;
+  downloadConnectTimeoutMs: number;
+  downloadBodyTimeoutMs: number;
+  archiveMaxEntries: number;
+  archiveMaxBytes: number;
+  maxBodyBytes: number;
+  maxImagePixels: number;
+  /** Requests waiting for a worker beyond this answer 429. */
+  maxQueue: number;
+  failedRetryMs: number;
+  token: string | undefined;
+}
+
+export function loadInferConfig(env: Env = process.env): InferConfig {
+  const cores = availableParallelism();
+  return {
+    host: envString(env, 'INFER_HOST', '0.0.0.0'),
+    port: envInt(env, 'INFER_PORT', 8080, { min: 0, max: 65535 }),
+    cacheDir: envString(env, 'MODEL_CACHE_DIR', join(tmpdir(), 'detector-worker-models')),
+    workers: envInt(env, 'INFER_WORKERS', 1, { min: 1, max: 64 }),
+    intraOpThreads: envInt(env, 'ORT_INTRA_OP_THREADS', cores, { min: 1, max: 64 }),
+    allowFileUrls: envBool(env, 'ALLOW_FILE_MODEL_URLS', true),
+    modelUrlAllow: envList(env, 'MODEL_URL_ALLOW'),
+    maxModels: envInt(env, 'MAX_MODELS', 8, { min: 1 }),
+    maxModelBytes: envInt(env, 'MAX_MODEL_MEMORY_MB', 0, { min: 0 }) * 1024 * 1024,
+    downloadMaxBytes: envInt(env, 'MODEL_MAX_MB', 512, { min: 1 }) * 1024 * 1024,
+    downloadConnectTimeoutMs: envInt(env, 'MODEL_CONNECT_TIMEOUT_MS', 10_000, { min: 1 }),
+    downloadBodyTimeoutMs: envInt(env, 'MODEL_BODY_TIMEOUT_MS', 30_000, { min: 1 }),
+    archiveMaxEntries: envInt(env, 'ARCHIVE_MAX_ENTRIES', 256, { min: 1 }),
+    archiveMaxBytes: envInt(env, 'ARCHIVE_MAX_MB', 1024, { min: 1 }) * 1024 * 1024,
+    maxBodyBytes: envInt(env, 'MAX_IMAGE_BYTES', 20 * 1024 * 1024, { min: 1024 }),
+    maxImagePixels: envInt(env, 'MAX_IMAGE_PIXELS', 50_000_000, { min: 1 }),
+    maxQueue: envInt(env, 'INFER_MAX_QUEUE', 64, { min: 1 }),
+    failedRetryMs: envInt(env, 'MODEL_FAILED_RETRY_MS', 5_000, { min: 0 }),
+    token: envOptionalString(env, 'INFER_TOKEN'),
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * The infer HTTP API (fastify). Every route validates its input with a TypeBox schema;
+ * the same schemas describe the API in OpenAPI at /openapi.json.
+ */
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import { Type } from '@sinclair/typebox';
+import { CodedError, isCodedError } from '@detector-worker/shared/errors';
+import type { InferService } from '../service.js';
+import type { RequestContext } from '../pipeline/types.js';
+
+const ModelParams = Type.Object({ modelId: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' }) });
+const ContextFields = {
+  modelUrl: Type.Optional(Type.String({ maxLength: 4096, description: 'archive URL; needed only when the model is not loaded yet' })),
+  subscriptionIdentifier: Type.Optional(Type.String({ maxLength: 512, description: 'camera_id in templates (displayId;cameraId)' })),
+  displayId: Type.Optional(Type.String({ maxLength: 256 })),
+  sessionId: Type.Optional(Type.String({ maxLength: 256 })),
+  requestId: Type.Optional(Type.String({ maxLength: 256, description: 'idempotency key: a retried request creates no second row or session' })),
+  capturedAt: Type.Optional(Type.String({ maxLength: 64, description: 'ISO-8601 capture time of the frame' })),
+};
+const InferQuery = Type.Object(ContextFields);
+const ContextJson = Type.Object(ContextFields, { additionalProperties: false });
+const LoadBody = Type.Object({ modelUrl: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
+const ErrorReply = Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true });
+
+/** Query parameter -> header carrying the same value (X-Model-Url, X-Subscription-Identifier, …). */
+const HEADER_FOR: Record<keyof typeof ContextFields, string> = {
+  modelUrl: 'x-model-url',
+  subscriptionIdentifier: 'x-subscription-identifier',
+  displayId: 'x-display-id',
+  sessionId: 'x-session-id',
+  requestId: 'x-request-id',
+  capturedAt: 'x-captured-at',
+};
+
+const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
+
+export interface InferServerOptions {
+  service: InferService;
+  /** Bearer token required on every route but the probes, when set. */
+  token?: string | undefined;
+  bodyLimit: number;
+}
+
+function contextFrom(query: Record<string, string | undefined>, headers: FastifyRequest['headers'], extra: Record<string, unknown> = {}): { modelUrl?: string; request: RequestContext } {
+  const pick = (k: keyof typeof ContextFields): string | undefined => {
+    const fromExtra = extra[k];
+    if (typeof fromExtra === 'string' && fromExtra) return fromExtra;
+    const q = query[k];
+    if (q) return q;
+    const h = headers[HEADER_FOR[k]];
+    const v = Array.isArray(h) ? h[0] : h;
+    if (v && v.length > 4096) throw new CodedError('BAD_REQUEST', `header ${HEADER_FOR[k]} is too long`, 400);
+    return v || undefined;
+  };
+  const request: RequestContext = {};
+  const sub = pick('subscriptionIdentifier');
+  const display = pick('displayId');
+  const session = pick('sessionId');
+  const requestId = pick('requestId');
+  const capturedAt = pick('capturedAt');
+  if (sub) request.subscriptionIdentifier = sub;
+  if (display) request.displayId = display;
+  if (session) request.sessionId = session;
+  if (requestId) request.requestId = requestId;
+  if (capturedAt) {
+    if (Number.isNaN(Date.parse(capturedAt))) throw new CodedError('BAD_REQUEST', 'capturedAt must be an ISO-8601 time', 400);
+    request.capturedAt = capturedAt;
+  }
+  const modelUrl = pick('modelUrl');
+  return modelUrl ? { modelUrl, request } : { request };
+}
+
+function sendError(reply: FastifyReply, err: CodedError): FastifyReply {
+  const retry = err.details?.retryAfterSeconds;
+  if (typeof retry === 'number') reply.header('retry-after', String(retry));
+  return reply.code(err.statusCode).send(err.toJSON());
+}
+
+export async function buildInferServer(options: InferServerOptions) {
+  const { service } = options;
+  const app = Fastify({
+    loggerInstance: service.logger.child({ component: 'http' }),
+    bodyLimit: options.bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'detector-worker infer API', version: '1', description: 'Runs .mpta pipelines on images. The body of an infer request is the image itself.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(multipart, { limits: { fileSize: options.bodyLimit, files: 1, fields: 4, fieldSize: 64 * 1024 } });
+
+  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: FastifyError | CodedError, request, reply) => {
+    if (isCodedError(err)) {
+      if (err.statusCode >= 500) request.log.error({ code: err.code, reason: err.message }, 'request failed');
+      else request.log.info({ code: err.code, reason: err.message, url: request.routeOptions.url }, 'request refused');
+      return sendError(reply, err);
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) return sendError(reply, new CodedError('BAD_REQUEST', fe.message, 400));
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.code === 'FST_REQ_FILE_TOO_LARGE') return sendError(reply, new CodedError('BODY_TOO_LARGE', `request body is over ${options.bodyLimit} bytes`, 413));
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, new CodedError('UNSUPPORTED_MEDIA_TYPE', `send the image as ${IMAGE_TYPES.join(', ')} or multipart/form-data`, 415));
+    if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return sendError(reply, new CodedError('BAD_REQUEST', fe.message, 400));
+    if (typeof fe.statusCode === 'number' && fe.statusCode < 500) return sendError(reply, new CodedError(fe.code ?? 'BAD_REQUEST', fe.message, fe.statusCode));
+    request.log.error({ err }, 'unexpected error');
+    return sendError(reply, new CodedError('INTERNAL', 'internal error', 500));
+  });
+
+  if (options.token) {
+    const expected = `Bearer ${options.token}`;
+    app.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0];
+      if (path === '/healthz' || path === '/readyz') return;
+      if (request.headers.authorization !== expected) return sendError(reply, new CodedError('UNAUTHORIZED', 'a valid bearer token is required', 401));
+    });
+  }
+
+  app.get('/healthz', { schema: { description: 'alive' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { description: 'worker pool started (never depends on a particular model)' } }, async (_req, reply) => {
+    if (!service.ready) return reply.code(503).send({ status: 'starting' });
+    return { status: 'ready', workers: service.pool.workers, models: service.registry.loadedCount };
+  });
+
+  app.post<{ Params: { modelId: string }; Querystring: Record<string, string | undefined> }>(
+    '/v1/models/:modelId/infer',
+    {
+      // Per-request logs at this rate would drown the rest; errors are still logged by the error handler.
+      logLevel: 'warn',
+      schema: {
+        description: 'Run the pipeline on one image. Body: the image (image/jpeg, image/png, image/webp) or multipart/form-data with an `image` file and an optional `context` JSON part. Context also as query parameters or X-* headers.',
+        params: ModelParams,
+        querystring: InferQuery,
+        response: { 400: ErrorReply, 404: ErrorReply, 413: ErrorReply, 415: ErrorReply, 422: ErrorReply, 429: ErrorReply, 502: ErrorReply, 504: ErrorReply },
+      },
+    },
+    async (request) => {
+      service.admit();
+      let image: Buffer;
+      let extra: Record<string, unknown> = {};
+      if (request.isMultipart()) {
+        const parts = await readMultipart(request);
+        image = parts.image;
+        extra = parts.context;
+      } else {
+        if (request.body === undefined || request.body === null) throw new CodedError('IMAGE_EMPTY', 'request body is empty: send the image bytes', 400);
+        if (!Buffer.isBuffer(request.body)) throw new CodedError('UNSUPPORTED_MEDIA_TYPE', `send the image as ${IMAGE_TYPES.join(', ')} or multipart/form-data`, 415);
+        image = request.body;
+      }
+      const { modelUrl, request: ctx } = contextFrom(request.query, request.headers, extra);
+      return service.infer(request.params.modelId, image, modelUrl, ctx);
+    },
+  );
+
+  app.put<{ Params: { modelId: string }; Body: { modelUrl: string } }>(
+    '/v1/models/:modelId',
+    { schema: { description: 'Load and warm a pipeline (idempotent; a new modelUrl reloads).', params: ModelParams, body: LoadBody } },
+    async (request) => service.registry.load(request.params.modelId, request.body.modelUrl),
+  );
+  app.get('/v1/models', { schema: { description: 'Loaded, loading and failed pipelines, and load counters.' } }, async () => ({ models: service.registry.list(), stats: service.registry.stats }));
+  app.get<{ Params: { modelId: string } }>('/v1/models/:modelId', { schema: { params: ModelParams } }, async (request) => {
+    const info = service.registry.info(request.params.modelId);
+    if (!info) throw new CodedError('MODEL_NOT_FOUND', `model ${request.params.modelId} is not loaded`, 404);
+    return info;
+  });
+  app.delete<{ Params: { modelId: string } }>('/v1/models/:modelId', { schema: { params: ModelParams } }, async (request) => {
+    if (!service.registry.evict(request.params.modelId)) throw new CodedError('MODEL_NOT_FOUND', `model ${request.params.modelId} is not loaded`, 404);
+    return { modelId: request.params.modelId, state: 'evicted' };
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}
+
+async function readMultipart(request: FastifyRequest): Promise<{ image: Buffer; context: Record<string, unknown> }> {
+  let image: Buffer | undefined;
+  let context: Record<string, unknown> = {};
+  for await (const part of request.parts()) {
+    if (part.type === 'file') {
+      if (part.fieldname !== 'image') {
+        part.file.resume();
+        throw new CodedError('BAD_REQUEST', `unexpected file part "${part.fieldname}": send the image as "image"`, 400);
+      }
+      image = await part.toBuffer();
+    } else if (part.fieldname === 'context') {
+      try {
+        context = JSON.parse(String(part.value)) as Record<string, unknown>;
+      } catch {
+        throw new CodedError('BAD_REQUEST', 'the context part must be JSON', 400);
+      }
+      if (typeof context !== 'object' || context === null || Array.isArray(context)) throw new CodedError('BAD_REQUEST', 'the context part must be a JSON object', 400);
+      for (const [k, v] of Object.entries(context)) {
+        if (!(k in ContextJson.properties)) throw new CodedError('BAD_REQUEST', `unknown context field "${k}"`, 400);
+        if (typeof v !== 'string' || v.length > 4096) throw new CodedError('BAD_REQUEST', `context field "${k}" must be a string`, 400);
+      }
+    }
+  }
+  if (!image) throw new CodedError('IMAGE_EMPTY', 'multipart request has no "image" file part', 400);
+  return { image, context };
+}

@@ -1,0 +1,177 @@
+/**
+ * One request's image. The encoded bytes are decoded at most twice: the root node reads a
+ * reduced-size decode straight from the JPEG (libjpeg shrink-on-load, the cheap path when a
+ * 1080p frame goes into a 640 detector), and crops for branches and actions read one lazily
+ * decoded full-resolution copy.
+ */
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { CodedError } from '@detector-worker/shared/errors';
+import { computeLetterbox, computeStretch } from '../inference/letterbox.js';
+import type { Box, LetterboxInfo } from '../inference/types.js';
+import type { ActionImage } from '../pipeline/types.js';
+
+export type ResizeMode = 'letterbox' | 'stretch' | 'center-crop';
+
+export interface FitTarget {
+  width: number;
+  height: number;
+  resize: ResizeMode;
+  padValue: number;
+}
+
+export interface FittedPixels {
+  /** Interleaved RGB, width*height*3 bytes. */
+  pixels: Buffer;
+  width: number;
+  height: number;
+  /** Maps model-input pixels back to source-image pixels (source = the crop when one was taken). */
+  info: LetterboxInfo;
+}
+
+const SUPPORTED = new Set(['jpeg', 'png', 'webp']);
+/** ImageNet convention: resize the shorter side to 256 for a 224 crop. */
+const CENTER_CROP_RATIO = 256 / 224;
+
+function imageError(err: unknown): CodedError {
+  if (err instanceof CodedError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) return new CodedError('IMAGE_TOO_LARGE', `image exceeds the pixel limit: ${message}`, 413);
+  return new CodedError('IMAGE_INVALID', `image could not be decoded: ${message}`, 422);
+}
+
+export class FrameImage implements ActionImage {
+  private full: Promise<{ data: Buffer; width: number; height: number }> | undefined;
+
+  private constructor(
+    private readonly encoded: Buffer,
+    readonly width: number,
+    readonly height: number,
+    readonly format: string,
+    private readonly maxPixels: number,
+  ) {}
+
+  /** Reads the header only; pixels are decoded when a node needs them. */
+  static async open(encoded: Buffer, maxPixels: number): Promise<FrameImage> {
+    if (!encoded.length) throw new CodedError('IMAGE_EMPTY', 'request body is empty: send the image bytes', 400);
+    let meta: Metadata;
+    try {
+      meta = await sharp(encoded, { limitInputPixels: maxPixels }).metadata();
+    } catch (err) {
+      throw imageError(err);
+    }
+    if (!meta.format || !SUPPORTED.has(meta.format)) throw new CodedError('IMAGE_UNSUPPORTED', `image format ${meta.format ?? 'unknown'} is not supported (jpeg, png, webp)`, 415);
+    const width = meta.width ?? 0;
+    const height = meta.height ?? 0;
+    if (!width || !height) throw new CodedError('IMAGE_INVALID', 'image has no size', 422);
+    if (width * height > maxPixels) throw new CodedError('IMAGE_TOO_LARGE', `image is ${width}x${height}, over the limit of ${maxPixels} pixels`, 413);
+    return new FrameImage(encoded, width, height, meta.format, maxPixels);
+  }
+
+  /** Builds an image from raw RGB pixels (crops that become a branch's whole input). */
+  static fromRaw(data: Buffer, width: number, height: number): FrameImage {
+    const img = new FrameImage(Buffer.alloc(0), width, height, 'raw', width * height);
+    img.full = Promise.resolve({ data, width, height });
+    return img;
+  }
+
+  private decoder(): Sharp {
+    return sharp(this.encoded, { limitInputPixels: this.maxPixels, failOn: 'truncated', sequentialRead: true });
+  }
+
+  /** Full-resolution RGB, decoded once per request. */
+  fullPixels(): Promise<{ data: Buffer; width: number; height: number }> {
+    this.full ??= this.decoder()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true })
+      .then(({ data, info }) => ({ data, width: info.width, height: info.height }))
+      .catch((err: unknown) => {
+        throw imageError(err);
+      });
+    return this.full;
+  }
+
+  private async source(box: Box | undefined): Promise<{ pipeline: Sharp; width: number; height: number; left: number; top: number }> {
+    if (!box && this.format !== 'raw') return { pipeline: this.decoder().removeAlpha().toColourspace('srgb'), width: this.width, height: this.height, left: 0, top: 0 };
+    const full = await this.fullPixels();
+    const pipeline = sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } });
+    if (!box) return { pipeline, width: full.width, height: full.height, left: 0, top: 0 };
+    const r = clampBox(box, full.width, full.height);
+    if (!r) throw new CodedError('CROP_EMPTY', `crop box ${JSON.stringify(box)} has no area inside ${full.width}x${full.height}`, 422);
+    return { pipeline: pipeline.extract(r), width: r.width, height: r.height, left: r.left, top: r.top };
+  }
+
+  /**
+   * Pixels for a model input of the given size, from the whole image or a box of it.
+   * The returned info maps tensor pixels back to whole-image pixels.
+   */
+  async fitted(target: FitTarget, box?: Box): Promise<FittedPixels> {
+    try {
+      const src = await this.source(box);
+      let info: LetterboxInfo;
+      let pipeline = src.pipeline;
+      if (target.resize === 'letterbox') {
+        info = computeLetterbox(src.width, src.height, target.width, target.height);
+        const w = Math.max(1, Math.round(src.width * info.scaleX));
+        const h = Math.max(1, Math.round(src.height * info.scaleY));
+        const right = target.width - w - info.padX;
+        const bottom = target.height - h - info.padY;
+        const bg = { r: target.padValue, g: target.padValue, b: target.padValue };
+        pipeline = pipeline.resize(w, h, { fit: 'fill' });
+        if (info.padX || info.padY || right || bottom) {
+          pipeline = pipeline.extend({ left: info.padX, top: info.padY, right: Math.max(0, right), bottom: Math.max(0, bottom), background: bg });
+        }
+      } else if (target.resize === 'stretch') {
+        info = computeStretch(src.width, src.height, target.width, target.height);
+        pipeline = pipeline.resize(target.width, target.height, { fit: 'fill' });
+      } else {
+        const scale = (Math.max(target.width, target.height) * CENTER_CROP_RATIO) / Math.min(src.width, src.height);
+        const w = Math.max(target.width, Math.round(src.width * scale));
+        const h = Math.max(target.height, Math.round(src.height * scale));
+        const left = Math.floor((w - target.width) / 2);
+        const top = Math.floor((h - target.height) / 2);
+        info = { srcWidth: src.width, srcHeight: src.height, dstWidth: target.width, dstHeight: target.height, scaleX: w / src.width, scaleY: h / src.height, padX: -left, padY: -top };
+        // Two pipelines: sharp applies extract-after-resize only when chained on a new instance.
+        const resized = await pipeline.resize(w, h, { fit: 'fill' }).raw().toBuffer();
+        pipeline = sharp(resized, { raw: { width: w, height: h, channels: 3 } }).extract({ left, top, width: target.width, height: target.height });
+      }
+      const pixels = await pipeline.raw().toBuffer();
+      if (src.left || src.top) info = { ...info, padX: info.padX - src.left * info.scaleX, padY: info.padY - src.top * info.scaleY, srcWidth: this.width, srcHeight: this.height };
+      return { pixels, width: target.width, height: target.height, info };
+    } catch (err) {
+      throw imageError(err);
+    }
+  }
+
+  /** A box of this image as an image of its own: a branch's input (its boxes are relative to it). */
+  async crop(box: Box): Promise<FrameImage> {
+    try {
+      const { pipeline } = await this.source(box);
+      const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+      return FrameImage.fromRaw(data, info.width, info.height);
+    } catch (err) {
+      throw imageError(err);
+    }
+  }
+
+  /** ActionImage: the whole image or a box of it, encoded. */
+  async encode(box: Box | undefined, format: 'jpeg' | 'png', quality: number): Promise<Buffer> {
+    try {
+      const { pipeline } = await this.source(box);
+      return await (format === 'png' ? pipeline.png() : pipeline.jpeg({ quality })).toBuffer();
+    } catch (err) {
+      throw imageError(err);
+    }
+  }
+}
+
+/** Integer pixel rectangle of a box inside the image, or null when it has no area there. */
+export function clampBox(box: Box, width: number, height: number): { left: number; top: number; width: number; height: number } | null {
+  const x1 = Math.max(0, Math.min(width, Math.floor(box[0])));
+  const y1 = Math.max(0, Math.min(height, Math.floor(box[1])));
+  const x2 = Math.max(0, Math.min(width, Math.ceil(box[2])));
+  const y2 = Math.max(0, Math.min(height, Math.ceil(box[3])));
+  if (x2 - x1 < 1 || y2 - y1 < 1) return null;
+  return { left: x1, top: y1, width: x2 - x1, height: y2 - y1 };
+}

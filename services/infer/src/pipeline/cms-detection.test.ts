@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cmsDetection } from './cms-detection.js';
+import type { DetectionNodeResult } from './types.js';
+
+const result: DetectionNodeResult = {
+  class: 'car',
+  confidence: 0.91234,
+  bbox: [1, 2, 3, 4],
+  id: null,
+  detections: [],
+  regions: {},
+  session_id: 's-1',
+  branch_results: {
+    car_brand_cls_v1: { class: 'Honda', confidence: 0.9, id: null, Honda: 'Honda', brand: 'Honda' },
+    car_bodytype_cls_v1: { class: 'Sedan "4-door"', confidence: 0.8, id: null, body_type: 'Sedan "4-door"' },
+    plate_color: { class: 'blue', confidence: 0.7, id: null },
+  },
+};
+
+test('default flat detection: primary class and each branch under a readable key', () => {
+  assert.deepEqual(cmsDetection(undefined, result, {}), {
+    class: 'car',
+    confidence: 0.9123,
+    bbox: [1, 2, 3, 4],
+    carBrand: 'Honda',
+    carBrandConfidence: 0.9,
+    bodyType: 'Sedan "4-door"',
+    bodyTypeConfidence: 0.8,
+    plate_color: 'blue',
+    plate_colorConfidence: 0.7,
+  });
+});
+
+test('mapped flat detection: templates over branches and context, unresolved fields left out, single placeholders keep their type', () => {
+  const mapping = {
+    carBrand: '{car_brand_cls_v1.brand}',
+    bodyType: '{car_bodytype_cls_v1.body_type}',
+    licensePlateText: '{plate_ocr.text}',
+    licensePlateConfidence: '{plate_color.confidence}',
+    label: '{class} at {camera_id}',
+  };
+  assert.deepEqual(cmsDetection(mapping, result, { camera_id: 'd;c' }), {
+    carBrand: 'Honda',
+    bodyType: 'Sedan "4-door"',
+    licensePlateConfidence: 0.7,
+    label: 'car at d;c',
+  });
+});
+
+test('no result, no detection', () => {
+  assert.equal(cmsDetection(undefined, null, {}), null);
+});

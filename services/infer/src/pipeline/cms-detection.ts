@@ -1,0 +1,70 @@
+/**
+ * The flat object the CMS receives in `imageDetection.data.detection`.
+ *
+ * With a `cmsDetection` mapping in pipeline.json, each CMS field is a template over the
+ * primary detection (`{class}`, `{confidence}`), the event context and branch results
+ * (`{car_brand_cls_v1.brand}`); a field whose template does not resolve is left out, and a
+ * template that is exactly one placeholder keeps the value's type (numbers stay numbers).
+ * Without one, the default is documented in the README: class, confidence, bbox and each
+ * branch's class under a readable key.
+ */
+import { contextLookup, parseTemplate, renderTemplate, type TemplateValue } from '@detector-worker/shared/templates';
+import { branchResultsOf, type BranchResult } from './types.js';
+
+export type CmsDetection = Record<string, string | number | boolean | number[]>;
+
+/** Alias field of a branch result -> CMS key (names from DisplayPersistentData.currentCar). */
+const ALIAS_KEYS: Array<[string, string]> = [
+  ['brand', 'carBrand'],
+  ['model', 'carModel'],
+  ['body_type', 'bodyType'],
+  ['color', 'carColor'],
+];
+
+function scalarFields(result: BranchResult): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(result)) if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = v;
+  return out;
+}
+
+export function defaultCmsDetection(result: BranchResult): CmsDetection {
+  const flat: CmsDetection = { class: result.class, confidence: round(result.confidence) };
+  if (Array.isArray(result.bbox)) flat.bbox = result.bbox as number[];
+  for (const [id, branch] of Object.entries(branchResultsOf(result))) {
+    const fields = branch as Record<string, unknown>;
+    const alias = ALIAS_KEYS.find(([field]) => typeof fields[field] === 'string');
+    const key = alias ? alias[1] : id;
+    if (flat[key] !== undefined) continue;
+    flat[key] = branch.class;
+    flat[`${key}Confidence`] = round(branch.confidence);
+  }
+  return flat;
+}
+
+export function mappedCmsDetection(mapping: Record<string, string>, result: BranchResult, context: Record<string, unknown>): CmsDetection {
+  const branches: Record<string, Record<string, unknown>> = {};
+  for (const [id, b] of Object.entries(branchResultsOf(result))) branches[id] = scalarFields(b);
+  const lookup = contextLookup({ ...context, ...scalarFields(result) }, branches);
+  const flat: CmsDetection = {};
+  for (const [field, template] of Object.entries(mapping)) {
+    const placeholders = parseTemplate(template);
+    const only = placeholders.length === 1 && placeholders[0]!.start === 0 && placeholders[0]!.end === template.length ? placeholders[0] : undefined;
+    if (only) {
+      const value: TemplateValue = lookup(only.name, only.field);
+      if (value !== undefined && value !== null) flat[field] = typeof value === 'number' ? round(value) : value;
+      continue;
+    }
+    const { text, missing } = renderTemplate(template, lookup);
+    if (missing.length === 0) flat[field] = text;
+  }
+  return flat;
+}
+
+export function cmsDetection(mapping: Record<string, string> | undefined, result: BranchResult | null, context: Record<string, unknown>): CmsDetection | null {
+  if (!result) return null;
+  return mapping ? mappedCmsDetection(mapping, result, context) : defaultCmsDetection(result);
+}
+
+function round(n: number): number {
+  return Math.round(n * 10000) / 10000;
+}

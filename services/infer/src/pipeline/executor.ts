@@ -1,0 +1,150 @@
+/**
+ * Walks a prepared pipeline over one image: detector, regions, initial record, actions,
+ * triggered branches (cropped, concurrently when asked), then parallelActions. Model work
+ * goes through a NodeRunner so the walk is tested with a fake runner.
+ */
+import type { Logger } from '@detector-worker/shared/logging';
+import { buildEventContext } from '../actions/context.js';
+import type { Box } from '../inference/types.js';
+import type { PreparedNode } from '../models/prepare.js';
+import {
+  bestRegions,
+  classificationResult,
+  cropRegionFor,
+  isBranchTriggered,
+  missingExpectedClasses,
+  runBranchesInParallel,
+  untriggeredAwaitedBranches,
+} from './tree.js';
+import type { ActionEvent, ActionImage, ActionOutcome, ActionRunner, BranchResult, ClassificationResult, Detection, DetectionNodeResult, RequestContext } from './types.js';
+
+/** The image operations the walk needs (FrameImage implements them). */
+export interface PipelineImage extends ActionImage {
+  crop(box: Box): Promise<PipelineImage>;
+}
+
+export interface NodeTimings {
+  preprocess: number;
+  inference: number;
+}
+
+export interface NodeRunner<I extends PipelineImage = PipelineImage> {
+  /** Detections kept by the node's class filter, confidence >= threshold, boxes in the image's pixels. */
+  detect(node: PreparedNode, image: I, minConfidence: number): Promise<{ detections: Detection[]; timings: NodeTimings }>;
+  classify(node: PreparedNode, image: I): Promise<{ className: string; confidence: number; timings: NodeTimings }>;
+}
+
+export interface PipelineRun {
+  result: BranchResult | null;
+  actions: ActionOutcome[];
+  /** Per node modelId. */
+  nodes: Record<string, NodeTimings>;
+  /** Why the root produced nothing, when it did not (for logs and debugging). */
+  reason?: string;
+}
+
+export interface ExecutorDeps {
+  runner: NodeRunner;
+  actions: ActionRunner;
+  logger: Logger;
+}
+
+interface WalkState {
+  pipelineKey: string;
+  request: RequestContext;
+  actions: ActionOutcome[];
+  nodes: Record<string, NodeTimings>;
+  reasons: string[];
+}
+
+export class PipelineExecutor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async run(pipelineKey: string, root: PreparedNode, image: PipelineImage, request: RequestContext): Promise<PipelineRun> {
+    const state: WalkState = { pipelineKey, request, actions: [], nodes: {}, reasons: [] };
+    const result = await this.runNode(root, image, state);
+    return { result, actions: state.actions, nodes: state.nodes, ...(result ? {} : { reason: state.reasons[0] ?? 'nothing detected' }) };
+  }
+
+  private async runNode(node: PreparedNode, image: PipelineImage, state: WalkState): Promise<BranchResult | null> {
+    if (node.task === 'classify') {
+      const { className, confidence, timings } = await this.deps.runner.classify(node, image);
+      state.nodes[node.spec.modelId] = timings;
+      return classificationResult(node.spec, className, confidence) satisfies ClassificationResult;
+    }
+
+    // Root detections are filtered by the root's own minConfidence; a branch detector's too.
+    const { detections, timings } = await this.deps.runner.detect(node, image, node.spec.minConfidence);
+    state.nodes[node.spec.modelId] = timings;
+    if (detections.length === 0) {
+      state.reasons.push(`${node.spec.modelId}: no ${node.spec.triggerClasses.join('/')} at confidence >= ${node.spec.minConfidence}`);
+      return null;
+    }
+    const regions = bestRegions(detections);
+    const expected = missingExpectedClasses(node.spec, regions);
+    if (!expected.satisfied) {
+      state.reasons.push(`${node.spec.modelId}: none of the expected classes ${JSON.stringify(node.spec.expectedClasses)}`);
+      return null;
+    }
+    if (expected.missing.length) this.deps.logger.debug({ node: node.spec.modelId, missing: expected.missing }, 'expected classes missing');
+    const unmet = untriggeredAwaitedBranches(node.spec, regions);
+    if (unmet.length) {
+      state.reasons.push(`${node.spec.modelId}: aborted, awaited branches would not run: ${unmet.join(', ')}`);
+      return null;
+    }
+
+    const primary = detections.reduce((a, b) => (b.confidence > a.confidence ? b : a));
+    const event: ActionEvent = {
+      pipelineKey: state.pipelineKey,
+      node: node.spec,
+      detection: primary,
+      regions,
+      context: buildEventContext({ detection: primary, request: state.request }),
+      image,
+      branchResults: {},
+      request: state.request,
+    };
+    const initial = await this.deps.actions.initialRecord(event);
+    if (initial) state.actions.push(initial);
+    if (node.spec.actions?.length) state.actions.push(...(await this.deps.actions.run(node.spec.actions, event)));
+
+    event.branchResults = await this.runBranches(node, image, regions, state);
+    if (node.spec.parallelActions?.length) state.actions.push(...(await this.deps.actions.run(node.spec.parallelActions, event)));
+
+    const sessionId = event.context.session_id;
+    const result: DetectionNodeResult = {
+      ...primary,
+      detections,
+      regions,
+      branch_results: event.branchResults,
+      session_id: typeof sessionId === 'string' || typeof sessionId === 'number' ? String(sessionId) : null,
+    };
+    return result;
+  }
+
+  private async runBranches(node: PreparedNode, image: PipelineImage, regions: DetectionNodeResult['regions'], state: WalkState): Promise<Record<string, BranchResult>> {
+    const triggered = node.branches.filter((b) => isBranchTriggered(b.spec, regions));
+    const results: Record<string, BranchResult> = {};
+    const runOne = async (branch: PreparedNode): Promise<void> => {
+      try {
+        let input = image;
+        if (branch.spec.crop) {
+          const region = cropRegionFor(branch.spec, regions);
+          if (!region) {
+            this.deps.logger.debug({ branch: branch.spec.modelId }, 'crop region missing, branch skipped');
+            return;
+          }
+          input = await image.crop(region.bbox);
+        }
+        const r = await this.runNode(branch, input, state);
+        if (r) results[branch.spec.modelId] = r;
+      } catch (err) {
+        // A failing branch is left out; its siblings and parent carry on.
+        this.deps.logger.warn({ branch: branch.spec.modelId, err }, 'branch failed');
+      }
+    };
+    if (runBranchesInParallel(node.spec, triggered.map((b) => b.spec))) await Promise.all(triggered.map(runOne));
+    else for (const b of triggered) await runOne(b);
+    return results;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The real NodeRunner: fits the image to the node's input with sharp (on libvips threads),
+ * then hands pixels to a worker thread for tensor building, session.run and decoding.
+ */
+import { performance } from 'node:perf_hooks';
+import { toSourceBox, toSourcePoint } from '../inference/letterbox.js';
+import type { Box } from '../inference/types.js';
+import type { FrameImage } from '../images/frame-image.js';
+import type { PreparedNode } from '../models/prepare.js';
+import type { InferencePool } from '../workers/pool.js';
+import type { NodeRunner } from './executor.js';
+import type { Detection } from './types.js';
+
+export class PoolNodeRunner implements NodeRunner<FrameImage> {
+  constructor(private readonly pool: InferencePool) {}
+
+  async detect(node: PreparedNode, image: FrameImage, minConfidence: number): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
+    if (node.format === 'classify') throw new Error(`${node.spec.modelId} is not a detector`);
+    const t0 = performance.now();
+    const fitted = await image.fitted(node.fit);
+    const t1 = performance.now();
+    const reply = await this.pool.detect({
+      kind: 'detect',
+      session: node.session,
+      pixels: fitted.pixels,
+      width: fitted.width,
+      height: fitted.height,
+      norm: node.norm,
+      inputName: node.inputName,
+      format: node.format,
+      confThreshold: minConfidence,
+      iouThreshold: node.iouThreshold,
+      classFilter: node.classFilter,
+      numClasses: node.classNames.length,
+    });
+    const detections = reply.detections.map((d): Detection => {
+      const box = toSourceBox(d.box, fitted.info).map((v) => Math.round(v)) as Box;
+      const det: Detection = { class: node.classNames[d.classIndex] ?? String(d.classIndex), confidence: d.confidence, bbox: box, id: null };
+      if (d.keypoints) det.keypoints = d.keypoints.map((p) => toSourcePoint(p, fitted.info).map((v) => Math.round(v)) as [number, number]);
+      return det;
+    });
+    return { detections, timings: { preprocess: t1 - t0 + reply.tensorMs, inference: reply.inferMs + reply.decodeMs } };
+  }
+
+  async classify(node: PreparedNode, image: FrameImage): Promise<{ className: string; confidence: number; timings: { preprocess: number; inference: number } }> {
+    const t0 = performance.now();
+    const fitted = await image.fitted(node.fit);
+    const t1 = performance.now();
+    const reply = await this.pool.classify({
+      kind: 'classify',
+      session: node.session,
+      pixels: fitted.pixels,
+      width: fitted.width,
+      height: fitted.height,
+      norm: node.norm,
+      inputName: node.inputName,
+      softmax: node.softmax,
+    });
+    return {
+      className: node.classNames[reply.classIndex] ?? String(reply.classIndex),
+      confidence: reply.confidence,
+      timings: { preprocess: t1 - t0 + reply.tensorMs, inference: reply.inferMs },
+    };
+  }
+}

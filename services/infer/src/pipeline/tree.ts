@@ -1,0 +1,87 @@
+/**
+ * Pure rules of the pipeline tree (spec/pipeline-semantics.md): regions, branch triggers,
+ * expected classes, waitForBranches pre-validation and classification aliases. No I/O, so
+ * every rule is unit-tested on plain objects.
+ */
+import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
+import type { ClassificationResult, Detection, Region } from './types.js';
+
+/** For each class, its single highest-confidence detection. */
+export function bestRegions(detections: readonly Detection[]): Record<string, Region> {
+  const regions: Record<string, Region> = {};
+  for (const d of detections) {
+    const prior = regions[d.class];
+    if (!prior || d.confidence > prior.confidence) regions[d.class] = { bbox: d.bbox, confidence: d.confidence };
+  }
+  return regions;
+}
+
+/** Region lookup: exact class name first, then case-insensitive. */
+export function findRegion(regions: Record<string, Region>, name: string): Region | undefined {
+  if (Object.prototype.hasOwnProperty.call(regions, name)) return regions[name];
+  const lower = name.toLowerCase();
+  const key = Object.keys(regions).find((k) => k.toLowerCase() === lower);
+  return key === undefined ? undefined : regions[key];
+}
+
+/** A branch runs when a region of one of its trigger classes meets its minConfidence. */
+export function isBranchTriggered(branch: PipelineNode, regions: Record<string, Region>): boolean {
+  return branch.triggerClasses.some((c) => {
+    const r = findRegion(regions, c);
+    return r !== undefined && r.confidence >= branch.minConfidence;
+  });
+}
+
+/** multiClass + expectedClasses: at least one expected class must be present. */
+export function missingExpectedClasses(node: PipelineNode, regions: Record<string, Region>): { satisfied: boolean; missing: string[] } {
+  if (!node.multiClass || !node.expectedClasses?.length) return { satisfied: true, missing: [] };
+  const missing = node.expectedClasses.filter((c) => !findRegion(regions, c));
+  return { satisfied: missing.length < node.expectedClasses.length, missing };
+}
+
+/**
+ * waitForBranches pre-validation: if a parallel action waits for a branch that the current
+ * regions would not trigger, the whole node is aborted before any action or write.
+ * Returns the ids of the branches that would not run (empty = go ahead).
+ */
+export function untriggeredAwaitedBranches(node: PipelineNode, regions: Record<string, Region>): string[] {
+  const byId = new Map((node.branches ?? []).map((b) => [b.modelId, b]));
+  const out: string[] = [];
+  for (const action of node.parallelActions ?? []) {
+    if (action.type !== 'postgresql_update_combined') continue;
+    for (const id of action.waitForBranches) {
+      const b = byId.get(id);
+      if (!b || !isBranchTriggered(b, regions)) out.push(id);
+    }
+  }
+  return [...new Set(out)];
+}
+
+/** The box a branch gets: its cropClass region (default: its first trigger class). */
+export function cropRegionFor(branch: PipelineNode, regions: Record<string, Region>): Region | undefined {
+  const cls = branch.cropClass ?? branch.triggerClasses[0];
+  return cls === undefined ? undefined : findRegion(regions, cls);
+}
+
+/**
+ * A classification node's result: top-1 class, the class name as a key of itself (the
+ * original did this), the alias field derived from the node id, and an explicit field.
+ */
+export function classificationResult(node: PipelineNode, className: string, confidence: number): ClassificationResult {
+  const result: ClassificationResult = { class: className, confidence, id: null, [className]: className };
+  const id = node.modelId.toLowerCase();
+  if (id.includes('brand')) result.brand = className;
+  else if (id.includes('bodytype') || id.includes('body')) result.body_type = className;
+  else if (id.includes('color') || id.includes('colour')) result.color = className;
+  if (node.outputField) result[node.outputField] = className;
+  // Keep the standard keys authoritative even when a class is named "class" or "confidence".
+  result.class = className;
+  result.confidence = confidence;
+  result.id = null;
+  return result;
+}
+
+/** Branches run concurrently when the node or any triggered branch says `parallel`. */
+export function runBranchesInParallel(node: PipelineNode, triggered: readonly PipelineNode[]): boolean {
+  return node.parallel === true || triggered.some((b) => b.parallel === true);
+}

@@ -1,0 +1,157 @@
+/**
+ * The infer service's parts and their lifecycle: worker pool, model registry, action
+ * runner and pipeline executor. The HTTP layer only translates requests into `infer()`.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '@detector-worker/shared/logging';
+import { CodedError } from '@detector-worker/shared/errors';
+import type { InferConfig } from './config.js';
+import { FrameImage } from './images/frame-image.js';
+import { ModelRegistry } from './models/registry.js';
+import { cmsDetection, type CmsDetection } from './pipeline/cms-detection.js';
+import { PipelineExecutor, type NodeTimings } from './pipeline/executor.js';
+import { PoolNodeRunner } from './pipeline/pool-runner.js';
+import type { ActionOutcome, ActionRunner, BranchResult, RequestContext } from './pipeline/types.js';
+import { InferencePool } from './workers/pool.js';
+
+export interface InferTimings {
+  /** Reading the image header and validating it. */
+  decode: number;
+  /** Waiting for the pipeline (0 when it was loaded). */
+  modelWait: number;
+  /** Resize/letterbox + tensor building, summed over nodes. */
+  preprocess: number;
+  /** session.run + output decoding, summed over nodes. */
+  inference: number;
+  nodes: Record<string, NodeTimings>;
+  actions: number;
+  total: number;
+}
+
+export interface InferAnswer {
+  modelId: string;
+  detection: CmsDetection | null;
+  result: BranchResult | null;
+  actions: ActionOutcome[];
+  timings: InferTimings;
+}
+
+export class InferService {
+  readonly pool: InferencePool;
+  readonly registry: ModelRegistry;
+  readonly actions: ActionRunner;
+  private readonly executor: PipelineExecutor;
+  private readonly runner: PoolNodeRunner;
+  private inFlightRequests = 0;
+
+  constructor(
+    readonly config: InferConfig,
+    readonly logger: Logger,
+    deps: { actions?: ActionRunner } = {},
+  ) {
+    this.pool = new InferencePool({ workers: config.workers });
+    this.actions = deps.actions ?? noActions;
+    this.registry = new ModelRegistry(
+      {
+        cacheDir: config.cacheDir,
+        intraOpThreads: config.intraOpThreads,
+        maxModels: config.maxModels,
+        maxModelBytes: config.maxModelBytes,
+        failedRetryMs: config.failedRetryMs,
+        download: {
+          allowFileUrls: config.allowFileUrls,
+          allowedHosts: config.modelUrlAllow,
+          maxBytes: config.downloadMaxBytes,
+          connectTimeoutMs: config.downloadConnectTimeoutMs,
+          bodyTimeoutMs: config.downloadBodyTimeoutMs,
+        },
+        archive: { maxEntries: config.archiveMaxEntries, maxUncompressedBytes: config.archiveMaxBytes },
+      },
+      this.pool,
+      this.actions,
+      logger.child({ component: 'models' }),
+    );
+    this.runner = new PoolNodeRunner(this.pool);
+    this.executor = new PipelineExecutor({ runner: this.runner, actions: this.actions, logger: logger.child({ component: 'pipeline' }) });
+  }
+
+  async start(): Promise<void> {
+    await this.pool.start();
+  }
+
+  get ready(): boolean {
+    return this.pool.isStarted;
+  }
+
+  /** Requests being served right now (for the in-flight metric and backpressure). */
+  get inFlight(): number {
+    return this.inFlightRequests;
+  }
+
+  /** Backpressure: refuse before doing any work when the worker queue is too deep. */
+  admit(): void {
+    if (this.pool.queueSize >= this.config.maxQueue) {
+      throw new CodedError('OVERLOADED', `inference queue is full (${this.pool.queueSize} waiting); retry later`, 429, { retryAfterSeconds: 1 });
+    }
+  }
+
+  async infer(modelId: string, image: Buffer, modelUrl: string | undefined, request: RequestContext): Promise<InferAnswer> {
+    const t0 = performance.now();
+    this.inFlightRequests++;
+    try {
+      const frame = await FrameImage.open(image, this.config.maxImagePixels);
+      const t1 = performance.now();
+      const lease = await this.registry.acquire(modelId, modelUrl);
+      const t2 = performance.now();
+      try {
+        const run = await this.executor.run(lease.pipeline.key, lease.pipeline.root, frame, request);
+        const nodes = Object.values(run.nodes);
+        const preprocess = nodes.reduce((s, n) => s + n.preprocess, 0);
+        const inference = nodes.reduce((s, n) => s + n.inference, 0);
+        const actionsMs = run.actions.reduce((s, a) => s + (a.durationMs ?? 0), 0);
+        const context: Record<string, unknown> = {
+          camera_id: request.subscriptionIdentifier ?? null,
+          display_id: request.displayId ?? request.subscriptionIdentifier?.split(';')[0] ?? null,
+          session_id: run.result && 'session_id' in run.result ? run.result.session_id : (request.sessionId ?? null),
+        };
+        const total = performance.now() - t0;
+        return {
+          modelId,
+          detection: cmsDetection(lease.pipeline.file.cmsDetection, run.result, context),
+          result: run.result,
+          actions: run.actions,
+          timings: { decode: ms(t1 - t0), modelWait: ms(t2 - t1), preprocess: ms(preprocess), inference: ms(inference), nodes: roundNodes(run.nodes), actions: ms(actionsMs), total: ms(total) },
+        };
+      } finally {
+        lease.release();
+      }
+    } finally {
+      this.inFlightRequests--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.registry.close();
+    await this.actions.close();
+    await this.pool.close();
+  }
+}
+
+function ms(v: number): number {
+  return Math.round(v * 100) / 100;
+}
+
+function roundNodes(nodes: Record<string, NodeTimings>): Record<string, NodeTimings> {
+  const out: Record<string, NodeTimings> = {};
+  for (const [k, v] of Object.entries(nodes)) out[k] = { preprocess: ms(v.preprocess), inference: ms(v.inference) };
+  return out;
+}
+
+/** Placeholder until the action layer is wired in: every action is reported as skipped. */
+const noActions: ActionRunner = {
+  attach: () => undefined,
+  detach: async () => undefined,
+  initialRecord: async () => null,
+  run: async (actions, event) => actions.map((a) => ({ node: event.node.modelId, type: a.type, status: 'skipped' as const, reason: 'actions are not enabled in this build' })),
+  close: async () => undefined,
+};

@@ -1,0 +1,33 @@
+/** Builds and starts the infer service (used by main.ts and by in-process tests). */
+import type { Logger } from '@detector-worker/shared/logging';
+import type { InferConfig } from './config.js';
+import { buildInferServer } from './http/server.js';
+import { InferService } from './service.js';
+import type { ActionRunner } from './pipeline/types.js';
+
+export interface RunningInfer {
+  service: InferService;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startInfer(config: InferConfig, logger: Logger, deps: { actions?: ActionRunner } = {}): Promise<RunningInfer> {
+  const service = new InferService(config, logger, deps);
+  const app = await buildInferServer({ service, token: config.token, bodyLimit: config.maxBodyBytes });
+  await service.start();
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  logger.info({ port, workers: config.workers, intraOpThreads: config.intraOpThreads }, 'infer listening');
+  return {
+    service,
+    url: `http://${host}:${port}`,
+    port,
+    close: async () => {
+      await app.close();
+      await service.close();
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * Piscina worker: owns onnxruntime sessions for the pipeline nodes it has seen, keyed by
+ * session key. Tensor building, `session.run` and output decoding happen here so the main
+ * thread only does I/O and image work (which libvips runs on its own threads).
+ */
+import { threadId } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { hwcToChw } from '../inference/letterbox.js';
+import { decodeClassification, decodeDetections } from '../inference/decoders.js';
+import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, LoadReply, LoadTask, SessionSpec, TensorInfo, WorkerTask } from './tasks.js';
+
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+/** One reusable input buffer per element count: a worker runs one task at a time. */
+const inputBuffers = new Map<number, Float32Array>();
+let seenEpoch = -1;
+
+function prune(live: LiveSet): void {
+  if (live.epoch === seenEpoch) return;
+  seenEpoch = live.epoch;
+  const keep = new Set(live.keys);
+  for (const [key, session] of sessions) {
+    if (keep.has(key)) continue;
+    sessions.delete(key);
+    session.then((s) => s.release()).catch(() => undefined);
+  }
+}
+
+function session(spec: SessionSpec): Promise<ort.InferenceSession> {
+  let s = sessions.get(spec.key);
+  if (!s) {
+    s = ort.InferenceSession.create(spec.modelPath, {
+      intraOpNumThreads: spec.intraOpThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // Old exporters list weights as graph inputs; ORT then warns once per initializer.
+      logSeverityLevel: 3,
+    });
+    sessions.set(spec.key, s);
+    // A failed create must not stay cached: the next load retries.
+    s.catch(() => sessions.delete(spec.key));
+  }
+  return s;
+}
+
+function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
+  return meta.map((m) => ({
+    name: m.name,
+    type: m.isTensor ? String(m.type) : 'non-tensor',
+    dims: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [],
+  }));
+}
+
+async function load(task: LoadTask): Promise<LoadReply> {
+  const t0 = performance.now();
+  const s = await session(task.session);
+  const t1 = performance.now();
+  const inputs = describe(s.inputMetadata);
+  const outputs = describe(s.outputMetadata);
+  const first = inputs[0];
+  if (first && first.type === 'float32') {
+    // Warm-up run so the first real request does not pay for lazy allocations.
+    const dims = first.dims.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : i === 1 ? 3 : i === 2 ? task.spatialHint[0] : task.spatialHint[1]));
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (inputs.length === 1 && size > 0 && size < 64 * 1024 * 1024) {
+      await s.run({ [first.name]: new ort.Tensor('float32', new Float32Array(size), dims) });
+    }
+  }
+  return { threadId, inputs, outputs, createMs: t1 - t0, warmMs: performance.now() - t1 };
+}
+
+function inputTensor(task: DetectTask | ClassifyTask): { tensor: ort.Tensor; ms: number } {
+  const t0 = performance.now();
+  const count = 3 * task.width * task.height;
+  let buffer = inputBuffers.get(count);
+  if (!buffer) {
+    buffer = new Float32Array(count);
+    inputBuffers.set(count, buffer);
+  }
+  hwcToChw(task.pixels, task.width, task.height, task.norm, buffer);
+  return { tensor: new ort.Tensor('float32', buffer, [1, 3, task.height, task.width]), ms: performance.now() - t0 };
+}
+
+function firstOutput(out: ort.InferenceSession.ReturnType): ort.Tensor {
+  const tensor = Object.values(out)[0];
+  if (!tensor) throw new Error('model produced no output');
+  return tensor;
+}
+
+async function detect(task: DetectTask): Promise<DetectReply> {
+  const s = await session(task.session);
+  const { tensor, ms: tensorMs } = inputTensor(task);
+  const t0 = performance.now();
+  const out = firstOutput(await s.run({ [task.inputName]: tensor }));
+  const t1 = performance.now();
+  const detections = decodeDetections(task.format, out.data as Float32Array, out.dims, {
+    confThreshold: task.confThreshold,
+    iouThreshold: task.iouThreshold,
+    classFilter: task.classFilter ? new Set(task.classFilter) : null,
+    ...(task.numClasses !== undefined ? { numClasses: task.numClasses } : {}),
+  });
+  return { detections, tensorMs, inferMs: t1 - t0, decodeMs: performance.now() - t1 };
+}
+
+async function classify(task: ClassifyTask): Promise<ClassifyReply> {
+  const s = await session(task.session);
+  const { tensor, ms: tensorMs } = inputTensor(task);
+  const t0 = performance.now();
+  const out = firstOutput(await s.run({ [task.inputName]: tensor }));
+  const inferMs = performance.now() - t0;
+  const { classIndex, confidence } = decodeClassification(out.data as Float32Array, task.softmax);
+  return { classIndex, confidence, tensorMs, inferMs };
+}
+
+export default async function run(task: WorkerTask): Promise<LoadReply | DetectReply | ClassifyReply> {
+  prune(task.live);
+  switch (task.kind) {
+    case 'load':
+      return load(task);
+    case 'detect':
+      return detect(task);
+    case 'classify':
+      return classify(task);
+  }
+}

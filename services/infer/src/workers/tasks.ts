@@ -1,0 +1,84 @@
+/** Messages between the main thread and the onnxruntime worker threads. */
+import type { OutputFormat, RawDetection } from '../inference/types.js';
+
+export interface SessionSpec {
+  /** Unique per loaded pipeline node: `<pipelineKey>/<nodeModelId>`. */
+  key: string;
+  modelPath: string;
+  intraOpThreads: number;
+}
+
+/** Which sessions are still wanted; workers drop the others when `epoch` changes. */
+export interface LiveSet {
+  epoch: number;
+  keys: string[];
+}
+
+export interface TensorInfo {
+  name: string;
+  type: string;
+  dims: Array<number | string>;
+}
+
+export interface LoadTask {
+  kind: 'load';
+  session: SessionSpec;
+  live: LiveSet;
+  /** [height, width] to use for dynamic spatial input dims during warm-up. */
+  spatialHint: [number, number];
+}
+
+export interface LoadReply {
+  threadId: number;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  createMs: number;
+  warmMs: number;
+}
+
+export interface Normalisation {
+  channelOrder: 'rgb' | 'bgr';
+  mean?: [number, number, number];
+  std?: [number, number, number];
+}
+
+interface RunTaskBase {
+  session: SessionSpec;
+  live: LiveSet;
+  /** Interleaved 3-channel uint8 pixels, already resized to the model input size. */
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+  norm: Normalisation;
+  inputName: string;
+}
+
+export interface DetectTask extends RunTaskBase {
+  kind: 'detect';
+  format: Exclude<OutputFormat, 'classify'>;
+  confThreshold: number;
+  iouThreshold: number;
+  classFilter: number[] | null;
+  numClasses: number | undefined;
+}
+
+export interface ClassifyTask extends RunTaskBase {
+  kind: 'classify';
+  softmax: boolean | 'auto';
+}
+
+export type WorkerTask = LoadTask | DetectTask | ClassifyTask;
+
+export interface DetectReply {
+  detections: RawDetection[];
+  tensorMs: number;
+  inferMs: number;
+  decodeMs: number;
+}
+
+export interface ClassifyReply {
+  classIndex: number;
+  confidence: number;
+  tensorMs: number;
+  inferMs: number;
+}
