@@ -112,15 +112,12 @@ export class FrameImage implements ActionImage {
       let info: LetterboxInfo;
       let pipeline = src.pipeline;
       if (target.resize === 'letterbox') {
-        info = computeLetterbox(src.width, src.height, target.width, target.height);
-        const w = Math.max(1, Math.round(src.width * info.scaleX));
-        const h = Math.max(1, Math.round(src.height * info.scaleY));
-        const right = target.width - w - info.padX;
-        const bottom = target.height - h - info.padY;
-        const bg = { r: target.padValue, g: target.padValue, b: target.padValue };
-        pipeline = pipeline.resize(w, h, { fit: 'fill' });
-        if (info.padX || info.padY || right || bottom) {
-          pipeline = pipeline.extend({ left: info.padX, top: info.padY, right: Math.max(0, right), bottom: Math.max(0, bottom), background: bg });
+        const geometry = computeLetterbox(src.width, src.height, target.width, target.height);
+        info = geometry;
+        pipeline = pipeline.resize(geometry.resizedWidth, geometry.resizedHeight, { fit: 'fill' });
+        if (geometry.padX || geometry.padY || geometry.padRight || geometry.padBottom) {
+          const bg = { r: target.padValue, g: target.padValue, b: target.padValue };
+          pipeline = pipeline.extend({ left: geometry.padX, top: geometry.padY, right: geometry.padRight, bottom: geometry.padBottom, background: bg });
         }
       } else if (target.resize === 'stretch') {
         info = computeStretch(src.width, src.height, target.width, target.height);

@@ -35,7 +35,7 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
     });
     const detections = reply.detections.map((d): Detection => {
       const box = toSourceBox(d.box, fitted.info).map((v) => Math.round(v)) as Box;
-      const det: Detection = { class: node.classNames[d.classIndex] ?? String(d.classIndex), confidence: d.confidence, bbox: box, id: null };
+      const det: Detection = { class: node.classNames[d.classIndex] ?? String(d.classIndex), confidence: round4(d.confidence), bbox: box, id: null };
       if (d.keypoints) det.keypoints = d.keypoints.map((p) => toSourcePoint(p, fitted.info).map((v) => Math.round(v)) as [number, number]);
       return det;
     });
@@ -58,8 +58,13 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
     });
     return {
       className: node.classNames[reply.classIndex] ?? String(reply.classIndex),
-      confidence: reply.confidence,
+      confidence: round4(reply.confidence),
       timings: { preprocess: t1 - t0 + reply.tensorMs, inference: reply.inferMs },
     };
   }
+}
+
+/** float32 scores carry noise digits (0.8999999761…) that say nothing. */
+function round4(n: number): number {
+  return Math.round(n * 10000) / 10000;
 }
