@@ -15,8 +15,14 @@ export interface PipelineProblem {
 
 export type PipelineValidation = { ok: true; value: PipelineFile } | { ok: false; problems: PipelineProblem[] };
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// verbose: union errors then carry their member schemas, which name the allowed action types.
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validateSchema = ajv.compile<PipelineFile>(PipelineFileSchema);
+
+/** One JSON-path step: `[0]` for indices, `.key` for identifiers, `["odd key"]` otherwise. */
+function pathStep(seg: string): string {
+  return /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][\w$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`;
+}
 
 /** `/pipeline/branches/0/modelId` -> `$.pipeline.branches[0].modelId` */
 export function pointerToPath(pointer: string): string {
@@ -27,7 +33,7 @@ export function pointerToPath(pointer: string): string {
       .split('/')
       .slice(1)
       .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
-      .map((seg) => (/^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][\w$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`))
+      .map(pathStep)
       .join('')
   );
 }
@@ -37,40 +43,83 @@ function describe(err: ErrorObject): PipelineProblem {
   let message = err.message ?? 'is invalid';
   if (err.keyword === 'additionalProperties') {
     const extra = (err.params as { additionalProperty: string }).additionalProperty;
-    path = `${path}.${extra}`;
+    path = `${path}${pathStep(extra)}`;
     message = 'is not a known key';
   } else if (err.keyword === 'required') {
     const missing = (err.params as { missingProperty: string }).missingProperty;
-    path = `${path}.${missing}`;
+    path = `${path}${pathStep(missing)}`;
     message = 'is required';
   }
   return { path, message };
 }
 
-/** Union errors repeat once per member; keep the most specific few. */
+/** The `type` constants of a union's object members (from the verbose error's schema). */
+function memberTypes(union: ErrorObject): string[] {
+  const members = Array.isArray(union.schema) ? (union.schema as Array<{ properties?: { type?: { const?: unknown } } }>) : [];
+  return members.map((m) => m.properties?.type?.const).filter((c): c is string => typeof c === 'string');
+}
+
+const within = (path: string, base: string): boolean => path === base || path.startsWith(`${base}/`);
+
+/**
+ * Ajv reports a failed `anyOf` once per member, so an action with one wrong field would
+ * also list every other action type's missing keys. Per union: a union of literals becomes
+ * one "must be one of" problem; a union of objects told apart by `type` keeps only the
+ * errors of the member whose `type` matched, or one problem about `type` when none did.
+ */
 function simplify(errors: ErrorObject[]): PipelineProblem[] {
-  const actionTypeMismatch = (e: ErrorObject) => e.keyword === 'const' && e.instancePath.endsWith('/type');
-  const relevant = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf');
+  const dropped = new Set<ErrorObject>();
+  const extra = new Map<ErrorObject, PipelineProblem>();
+  // Outer unions first, so that a nested union inside a discarded member is skipped.
+  const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  for (const union of unions) {
+    if (dropped.has(union)) continue;
+    dropped.add(union);
+    const prefix = `${union.schemaPath}/`;
+    const members = new Map<string, ErrorObject[]>();
+    for (const e of errors) {
+      if (e === union || !e.schemaPath.startsWith(prefix) || !within(e.instancePath, union.instancePath)) continue;
+      const member = e.schemaPath.slice(prefix.length).split('/')[0] ?? '';
+      members.set(member, [...(members.get(member) ?? []), e]);
+    }
+    const memberErrors = [...members.values()];
+    const allOf = memberErrors.flat();
+    // TypeBox literals are `{ type, const }`, so a wrong value fails `const` and maybe `type`.
+    const literal =
+      memberErrors.length > 0 &&
+      memberErrors.every((errs) => errs.some((e) => e.keyword === 'const') && errs.every((e) => e.instancePath === union.instancePath && (e.keyword === 'const' || e.keyword === 'type')));
+    if (literal) {
+      allOf.forEach((e) => dropped.add(e));
+      const allowed = memberErrors.map((errs) => String((errs.find((e) => e.keyword === 'const')!.params as { allowedValue: unknown }).allowedValue));
+      extra.set(union, { path: pointerToPath(union.instancePath), message: `must be one of ${allowed.join(', ')}` });
+      continue;
+    }
+    const typePath = `${union.instancePath}/type`;
+    const typeMissing = (e: ErrorObject) => e.keyword === 'required' && e.instancePath === union.instancePath && (e.params as { missingProperty?: string }).missingProperty === 'type';
+    const typeMismatch = (e: ErrorObject) => e.keyword === 'const' && e.instancePath === typePath;
+    const discriminated = memberErrors.length > 1 && allOf.some((e) => typeMismatch(e) || typeMissing(e));
+    if (!discriminated) continue;
+    const matched = [...members.entries()].filter(([, errs]) => !errs.some((e) => typeMismatch(e) || typeMissing(e)));
+    if (matched.length === 1) {
+      for (const [key, errs] of members) if (key !== matched[0]![0]) errs.forEach((e) => dropped.add(e));
+      continue;
+    }
+    if (matched.length === 0) {
+      allOf.forEach((e) => dropped.add(e));
+      const allowed = memberTypes(union);
+      const missing = allOf.some(typeMissing);
+      extra.set(union, {
+        path: pointerToPath(typePath),
+        message: missing ? `is required${allowed.length ? ` (one of ${allowed.join(', ')})` : ''}` : allowed.length ? `must be one of ${allowed.join(', ')}` : 'is not a known type',
+      });
+    }
+  }
+
   const seen = new Set<string>();
   const out: PipelineProblem[] = [];
-  for (const err of relevant) {
-    // For unions of actions: if some member matched the `type`, drop the noise from the others.
-    if (actionTypeMismatch(err)) {
-      const base = err.instancePath.slice(0, -'/type'.length);
-      const siblingsWithOtherErrors = relevant.some((o) => o !== err && o.instancePath.startsWith(base) && !actionTypeMismatch(o));
-      const allTypeMismatches = relevant.filter((o) => actionTypeMismatch(o) && o.instancePath === err.instancePath).length;
-      if (siblingsWithOtherErrors && allTypeMismatches < 3) continue;
-      if (allTypeMismatches >= 3) {
-        const p = { path: pointerToPath(err.instancePath), message: 'must be one of redis_save_image, redis_publish, postgresql_update_combined' };
-        const key = `${p.path}|${p.message}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          out.push(p);
-        }
-        continue;
-      }
-    }
-    const p = describe(err);
+  for (const err of errors) {
+    const p = extra.get(err) ?? (dropped.has(err) ? undefined : describe(err));
+    if (!p) continue;
     const key = `${p.path}|${p.message}`;
     if (seen.has(key)) continue;
     seen.add(key);

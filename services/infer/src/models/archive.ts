@@ -1,0 +1,490 @@
+/**
+ * Unpacks `.mpta` archives (zips of pipeline.json + ONNX models) and turns them into a
+ * validated pipeline with every model file resolved on disk.
+ *
+ * Archives come from whoever configures the CMS, so the zip is treated as hostile: entry
+ * names that could escape the target folder and symlinks are refused, entry counts and
+ * sizes are capped both by what the headers declare and by the bytes actually inflated
+ * (a zip bomb's headers can lie), and everything is unpacked into a fresh temp folder that
+ * is renamed into place only once it is complete and, for pipelines, valid.
+ */
+import { randomBytes } from 'node:crypto';
+import type { WriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, posix, resolve, sep } from 'node:path';
+import JSZip from 'jszip';
+import { CodedError, errorMessage } from '@detector-worker/shared/errors';
+import type { PipelineFile } from '@detector-worker/shared/pipeline/schema';
+import { listNodes, validatePipelineFile, type PipelineProblem } from '@detector-worker/shared/pipeline/validate';
+
+export interface ArchiveLimits {
+  maxEntries: number;
+  /** Cap on the sum of all entries' sizes, declared and actually inflated. */
+  maxUncompressedBytes: number;
+  /** Cap on any single entry; defaults to maxUncompressedBytes. */
+  maxEntryBytes?: number;
+}
+
+export interface ExtractedEntry {
+  /** Normalised relative name, `/`-separated, without a trailing slash. */
+  name: string;
+  dir: boolean;
+  bytes: number;
+}
+
+export interface ExtractedArchive {
+  /** Absolute folder the archive was unpacked into (destDir). */
+  dir: string;
+  /** In archive order. */
+  entries: ExtractedEntry[];
+  totalBytes: number;
+}
+
+export interface LoadedNode {
+  modelId: string;
+  /** JSON path of the node in pipeline.json, e.g. `$.pipeline.branches[0]`. */
+  path: string;
+  /** Absolute path of the node's ONNX file. */
+  modelPath: string;
+  labelsPath?: string;
+  /** Size of the model file. */
+  bytes: number;
+}
+
+export interface LoadedArchive {
+  /** Absolute folder holding pipeline.json; modelFile paths are relative to it. */
+  dir: string;
+  /** Absolute folder the whole archive was unpacked into (destDir). */
+  archiveDir: string;
+  pipeline: PipelineFile;
+  /** Depth-first, root first. */
+  nodes: LoadedNode[];
+  totalModelBytes: number;
+}
+
+const PIPELINE_JSON = 'pipeline.json';
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+/** Generous: class lists of 100k names fit; anything bigger is not a pipeline description. */
+const MAX_PIPELINE_JSON_BYTES = 16 * 1024 * 1024;
+/** macOS zips carry resource forks here; never a pipeline folder. */
+const IGNORED_TOP_FOLDERS = new Set(['__MACOSX']);
+
+/** Unpacks `zipFile` into `destDir` (replacing it) with every safety check applied. */
+export async function extractArchive(zipFile: string, destDir: string, limits: ArchiveLimits): Promise<ExtractedArchive> {
+  const target = resolve(destDir);
+  const temp = await makeTempDir(target);
+  try {
+    const entries = await extractInto(zipFile, temp, limits);
+    await moveIntoPlace(temp, target);
+    return { dir: target, entries, totalBytes: entries.reduce((sum, e) => sum + e.bytes, 0) };
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Unpacks, finds and validates pipeline.json, and resolves every node's model (and labels)
+ * file. destDir is replaced only when all of that succeeds; on failure nothing is left.
+ */
+export async function loadPipelineArchive(zipFile: string, destDir: string, limits: ArchiveLimits): Promise<LoadedArchive> {
+  const target = resolve(destDir);
+  const temp = await makeTempDir(target);
+  try {
+    const entries = await extractInto(zipFile, temp, limits);
+    const folder = findPipelineFolder(entries);
+    const pipeline = await readPipelineJson(temp, folder);
+    const nodes = await resolveModelFiles(temp, folder, pipeline);
+    await moveIntoPlace(temp, target);
+    const dir = folder ? join(target, ...folder.split('/')) : target;
+    const inTarget = (rel: string): string => join(dir, ...rel.split('/'));
+    const loaded = nodes.map((n) => ({
+      modelId: n.modelId,
+      path: n.path,
+      modelPath: inTarget(n.modelFile),
+      ...(n.labelsFile !== undefined ? { labelsPath: inTarget(n.labelsFile) } : {}),
+      bytes: n.bytes,
+    }));
+    return { dir, archiveDir: target, pipeline, nodes: loaded, totalModelBytes: loaded.reduce((sum, n) => sum + n.bytes, 0) };
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Checks an entry name and returns it normalised (`.` and empty segments dropped, no
+ * trailing slash; '' for the root folder). Throws ARCHIVE_UNSAFE_ENTRY for names that are
+ * absolute, carry a drive letter or backslash, contain `..` segments or NUL.
+ */
+export function normaliseEntryName(raw: string): string {
+  const unsafe = (why: string) => new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} ${why}`, 422, { entry: raw });
+  if (raw.includes('\0')) throw unsafe('contains a NUL character');
+  // Backslashes are separators on Windows extractors: `..\\x` must not slip past the `..` check.
+  if (raw.includes('\\')) throw unsafe('contains a backslash');
+  if (raw.startsWith('/')) throw unsafe('is an absolute path');
+  if (/^[A-Za-z]:/.test(raw)) throw unsafe('starts with a drive letter');
+  const segments = raw.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) throw unsafe('contains a ".." segment');
+  return segments.join('/');
+}
+
+function unixMode(value: number | string | null | undefined): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && /^[0-7]+$/.test(value)) return parseInt(value, 8);
+  return undefined;
+}
+
+/** Size the entry's headers claim; jszip keeps it on the entry's compressed-data object. */
+function declaredSize(entry: JSZip.JSZipObject): number | undefined {
+  const size = (entry as unknown as { _data?: { uncompressedSize?: unknown } })._data?.uncompressedSize;
+  return typeof size === 'number' && size >= 0 ? size : undefined;
+}
+
+interface PlannedEntry {
+  name: string;
+  dir: boolean;
+  zipEntry: JSZip.JSZipObject;
+}
+
+async function extractInto(zipFile: string, root: string, limits: ArchiveLimits): Promise<ExtractedEntry[]> {
+  const maxEntryBytes = Math.min(limits.maxEntryBytes ?? limits.maxUncompressedBytes, limits.maxUncompressedBytes);
+  let data: Buffer;
+  try {
+    data = await readFile(zipFile);
+  } catch (err) {
+    throw new CodedError('ARCHIVE_READ_FAILED', `cannot read the archive: ${errorMessage(err)}`, 500, undefined, { cause: err });
+  }
+  let zip: JSZip;
+  try {
+    // No checkCRC32 here: it would inflate every entry in memory before the size checks below.
+    zip = await JSZip.loadAsync(data, { createFolders: false });
+  } catch (err) {
+    throw new CodedError('ARCHIVE_NOT_ZIP', `the archive is not a readable zip: ${errorMessage(err)}`, 422, undefined, { cause: err });
+  }
+
+  const zipEntries = Object.values(zip.files);
+  if (zipEntries.length > limits.maxEntries) {
+    throw new CodedError('ARCHIVE_TOO_MANY_ENTRIES', `the archive has ${zipEntries.length} entries; the limit is ${limits.maxEntries}`, 422, {
+      entries: zipEntries.length,
+      maxEntries: limits.maxEntries,
+    });
+  }
+
+  // Plan first (names, types, declared sizes), so a bad archive is refused before any byte is written.
+  const planned: PlannedEntry[] = [];
+  const kinds = new Map<string, 'dir' | 'file'>();
+  let declaredTotal = 0;
+  for (const zipEntry of zipEntries) {
+    // jszip silently resolves `..` in names; judge the name as it was written in the zip.
+    const raw = zipEntry.unsafeOriginalName ?? zipEntry.name;
+    const name = normaliseEntryName(raw);
+    if (name !== normaliseEntryName(zipEntry.name)) {
+      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} has an ambiguous name`, 422, { entry: raw });
+    }
+    const mode = unixMode(zipEntry.unixPermissions);
+    if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) {
+      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} is a symbolic link`, 422, { entry: raw });
+    }
+    if (name === '') continue; // the archive root itself ("./")
+    const kind = zipEntry.dir ? 'dir' : 'file';
+    const prior = kinds.get(name);
+    if (prior && !(prior === 'dir' && kind === 'dir')) {
+      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} appears more than once`, 422, { entry: raw });
+    }
+    kinds.set(name, kind);
+    const size = kind === 'file' ? declaredSize(zipEntry) : 0;
+    if (size !== undefined) {
+      if (size > maxEntryBytes) throw entryTooLarge(raw, size, maxEntryBytes);
+      declaredTotal += size;
+      if (declaredTotal > limits.maxUncompressedBytes) throw archiveTooLarge(declaredTotal, limits.maxUncompressedBytes, false);
+    }
+    planned.push({ name, dir: kind === 'dir', zipEntry });
+  }
+  // A file that is also the parent of another entry cannot be unpacked faithfully.
+  for (const { name } of planned) {
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('/');
+      if (kinds.get(parent) === 'file') {
+        throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(name)} lies below the file ${JSON.stringify(parent)}`, 422, { entry: name });
+      }
+    }
+  }
+
+  const state = { total: 0 };
+  const out: ExtractedEntry[] = [];
+  for (const entry of planned) {
+    const target = resolve(root, ...entry.name.split('/'));
+    // Belt and braces: the name checks above already rule this out.
+    if (!target.startsWith(root + sep)) {
+      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(entry.name)} escapes the target folder`, 422, { entry: entry.name });
+    }
+    if (entry.dir) {
+      await mkdir(target, { recursive: true }).catch((err: unknown) => {
+        throw storageError(err);
+      });
+      out.push({ name: entry.name, dir: true, bytes: 0 });
+      continue;
+    }
+    await mkdir(dirname(target), { recursive: true }).catch((err: unknown) => {
+      throw storageError(err);
+    });
+    const bytes = await inflateEntry(entry, target, state, maxEntryBytes, limits.maxUncompressedBytes);
+    out.push({ name: entry.name, dir: false, bytes });
+  }
+  return out;
+}
+
+/** jszip's documented-but-untyped StreamHelper (`JSZipObject#internalStream`). */
+interface InflateStream {
+  on(event: 'data', listener: (chunk: Uint8Array) => void): InflateStream;
+  on(event: 'error', listener: (err: unknown) => void): InflateStream;
+  on(event: 'end', listener: () => void): InflateStream;
+  pause(): InflateStream;
+  resume(): InflateStream;
+}
+
+/**
+ * Streams one entry to disk, counting the inflated bytes as pako produces them and stopping
+ * as soon as a cap is passed. jszip's StreamHelper is used rather than its Node stream
+ * because the Node stream buffers ahead of the consumer: a tiny bomb chunk would be inflated
+ * completely before a Transform downstream got to count it.
+ */
+async function inflateEntry(entry: PlannedEntry, target: string, state: { total: number }, maxEntryBytes: number, maxTotal: number): Promise<number> {
+  // Opened before inflating so that a failed load's cleanup never runs ahead of the file's creation.
+  let sink: WriteStream;
+  try {
+    sink = (await open(target, 'wx', 0o644)).createWriteStream();
+  } catch (err) {
+    throw storageError(err);
+  }
+  const source = (entry.zipEntry as unknown as { internalStream(type: 'uint8array'): InflateStream }).internalStream('uint8array');
+  return new Promise<number>((resolve, reject) => {
+    let bytes = 0;
+    let failed = false;
+    let waitingForDrain = false;
+    const fail = (err: CodedError): void => {
+      if (failed) return;
+      failed = true;
+      source.pause();
+      void closed(sink).then(() => reject(err));
+    };
+    source.on('data', (chunk) => {
+      if (failed) return;
+      bytes += chunk.length;
+      state.total += chunk.length;
+      if (bytes > maxEntryBytes) return fail(entryTooLarge(entry.name, bytes, maxEntryBytes, true));
+      if (state.total > maxTotal) return fail(archiveTooLarge(state.total, maxTotal, true));
+      // One inflated block can arrive as many chunks after a pause; wait for a single drain.
+      if (!sink.write(chunk) && !waitingForDrain) {
+        waitingForDrain = true;
+        source.pause();
+        sink.once('drain', () => {
+          waitingForDrain = false;
+          if (!failed) source.resume();
+        });
+      }
+    });
+    // Inflate failures and jszip's own size-mismatch check (headers that lie) land here.
+    source.on('error', (err) => {
+      fail(new CodedError('ARCHIVE_CORRUPT', `archive entry ${JSON.stringify(entry.name)} cannot be unpacked: ${errorMessage(err)}`, 422, { entry: entry.name }, { cause: err }));
+    });
+    source.on('end', () => {
+      if (!failed) sink.end();
+    });
+    sink.on('error', (err) => fail(storageError(err)));
+    sink.on('close', () => {
+      if (!failed) resolve(bytes);
+    });
+    source.resume();
+  });
+}
+
+/** Resolves once the stream has released its file descriptor. */
+function closed(stream: WriteStream): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  if (!stream.destroyed) stream.destroy();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+function entryTooLarge(name: string, bytes: number, max: number, inflated = false): CodedError {
+  const what = inflated ? `inflates to more than ${max} bytes` : `declares ${bytes} bytes`;
+  return new CodedError('ARCHIVE_TOO_LARGE', `archive entry ${JSON.stringify(name)} ${what}; the limit per entry is ${max}`, 422, { entry: name, maxEntryBytes: max });
+}
+
+function archiveTooLarge(bytes: number, max: number, inflated: boolean): CodedError {
+  const what = inflated ? `inflates to more than ${max} bytes` : `declares ${bytes} uncompressed bytes`;
+  return new CodedError('ARCHIVE_TOO_LARGE', `the archive ${what}; the limit is ${max}`, 422, { maxUncompressedBytes: max });
+}
+
+function storageError(err: unknown): CodedError {
+  const code = (err as { code?: unknown }).code;
+  return new CodedError('ARCHIVE_STORAGE_FAILED', `cannot write the unpacked archive: ${errorMessage(err)}`, code === 'ENOSPC' ? 507 : 500, undefined, { cause: err });
+}
+
+async function makeTempDir(target: string): Promise<string> {
+  try {
+    await mkdir(dirname(target), { recursive: true });
+    return await mkdtemp(join(dirname(target), `.${basename(target)}.tmp-`));
+  } catch (err) {
+    throw storageError(err);
+  }
+}
+
+/** Renames temp over target; an existing target is swapped out and removed afterwards. */
+async function moveIntoPlace(temp: string, target: string): Promise<void> {
+  try {
+    await rename(temp, target);
+    return;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EISDIR') throw storageError(err);
+  }
+  const old = `${target}.old-${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(target, old);
+  } catch (err) {
+    throw storageError(err);
+  }
+  try {
+    await rename(temp, target);
+  } catch (err) {
+    await rename(old, target).catch(() => undefined);
+    throw storageError(err);
+  }
+  await rm(old, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/**
+ * '' when pipeline.json sits at the root, else the first top-level folder (archive order)
+ * holding one (spec/pipeline-semantics.md).
+ */
+export function findPipelineFolder(entries: readonly ExtractedEntry[]): string {
+  const files = entries.filter((e) => !e.dir);
+  if (files.some((e) => e.name === PIPELINE_JSON)) return '';
+  for (const e of files) {
+    const parts = e.name.split('/');
+    if (parts.length === 2 && parts[1] === PIPELINE_JSON && !IGNORED_TOP_FOLDERS.has(parts[0]!)) return parts[0]!;
+  }
+  throw new CodedError('PIPELINE_JSON_MISSING', 'the archive has no pipeline.json at its root or in a top-level folder', 422);
+}
+
+async function readPipelineJson(root: string, folder: string): Promise<PipelineFile> {
+  const file = join(root, ...(folder ? folder.split('/') : []), PIPELINE_JSON);
+  const where = folder ? `${folder}/${PIPELINE_JSON}` : PIPELINE_JSON;
+  const info = await stat(file);
+  if (info.size > MAX_PIPELINE_JSON_BYTES) {
+    throw new CodedError('PIPELINE_JSON_INVALID', `${where} is ${info.size} bytes; the limit is ${MAX_PIPELINE_JSON_BYTES}`, 422, { file: where });
+  }
+  // Editors on Windows like to start UTF-8 files with a BOM, which JSON.parse refuses.
+  const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new CodedError('PIPELINE_JSON_INVALID', `${where} is not valid JSON: ${errorMessage(err)}`, 422, { file: where, error: errorMessage(err) });
+  }
+  const result = validatePipelineFile(parsed);
+  if (!result.ok) throw pipelineInvalid(where, result.problems);
+  return result.value;
+}
+
+function pipelineInvalid(where: string, problems: PipelineProblem[]): CodedError {
+  const first = problems[0];
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  const summary = first ? `: ${first.path} ${first.message}${more}` : '';
+  return new CodedError('PIPELINE_INVALID', `${where} is invalid${summary}`, 422, { file: where, problems });
+}
+
+interface ResolvedNode {
+  modelId: string;
+  path: string;
+  modelFile: string;
+  labelsFile?: string;
+  bytes: number;
+}
+
+/**
+ * A pipeline.json file reference as a normalised path inside the pipeline folder, or
+ * undefined when it would leave it. Backslashes are read as separators (Windows authors).
+ */
+export function resolveArchivePath(reference: string): string | undefined {
+  const text = reference.replace(/\\/g, '/');
+  if (text.startsWith('/') || /^[A-Za-z]:/.test(text) || text.includes('\0')) return undefined;
+  const normalised = posix.normalize(text);
+  if (normalised === '..' || normalised.startsWith('../') || normalised === '.' || normalised.endsWith('/')) return undefined;
+  return normalised;
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function resolveModelFiles(root: string, folder: string, file: PipelineFile): Promise<ResolvedNode[]> {
+  const base = folder ? join(root, ...folder.split('/')) : root;
+  const onDisk = (rel: string): string => join(base, ...rel.split('/'));
+  const nodes = listNodes(file.pipeline);
+
+  // 1. References must stay inside the pipeline folder: a pipeline.json problem.
+  const problems: PipelineProblem[] = [];
+  const refs = nodes.map(({ node, path }) => {
+    const modelFile = resolveArchivePath(node.modelFile);
+    if (modelFile === undefined) problems.push({ path: `${path}.modelFile`, message: 'must be a file path inside the archive folder that holds pipeline.json' });
+    const labelsFile = node.labelsFile === undefined ? undefined : resolveArchivePath(node.labelsFile);
+    if (node.labelsFile !== undefined && labelsFile === undefined) {
+      problems.push({ path: `${path}.labelsFile`, message: 'must be a file path inside the archive folder that holds pipeline.json' });
+    }
+    return { node, path, modelFile: modelFile ?? '', labelsFile };
+  });
+  if (problems.length) throw pipelineInvalid(folder ? `${folder}/${PIPELINE_JSON}` : PIPELINE_JSON, problems);
+
+  // 2. Only ONNX runs here; say how to get there from a PyTorch checkpoint.
+  for (const { node, path, modelFile } of refs) {
+    const ext = posix.extname(modelFile).toLowerCase();
+    if (ext === '.onnx') continue;
+    const details = { node: path, path: `${path}.modelFile`, modelFile: node.modelFile };
+    if (ext === '.pt' || ext === '.pth') {
+      const onnxName = `${modelFile.slice(0, -ext.length)}.onnx`;
+      const present = (await fileSize(onDisk(onnxName))) !== undefined ? ` (the archive already contains ${onnxName})` : '';
+      throw new CodedError(
+        'MODEL_FORMAT_UNSUPPORTED',
+        `${path}.modelFile "${node.modelFile}" is a PyTorch model; this service runs ONNX models only. ` +
+          `Export it with \`yolo export model=${modelFile} format=onnx\` and reference ${onnxName} in pipeline.json${present}.`,
+        422,
+        { ...details, hint: `yolo export model=${modelFile} format=onnx` },
+      );
+    }
+    throw new CodedError(
+      'MODEL_FORMAT_UNSUPPORTED',
+      `${path}.modelFile "${node.modelFile}" is not an ONNX model; only .onnx model files are supported (export other formats to ONNX first).`,
+      422,
+      details,
+    );
+  }
+
+  // 3. Every referenced file must exist: a missing one fails the whole load (like the original).
+  const missing: Array<{ node: string; path: string; file: string }> = [];
+  const resolved: ResolvedNode[] = [];
+  for (const { node, path, modelFile, labelsFile } of refs) {
+    const bytes = await fileSize(onDisk(modelFile));
+    if (bytes === undefined) missing.push({ node: path, path: `${path}.modelFile`, file: node.modelFile });
+    if (labelsFile !== undefined && (await fileSize(onDisk(labelsFile))) === undefined) {
+      missing.push({ node: path, path: `${path}.labelsFile`, file: node.labelsFile ?? labelsFile });
+    }
+    resolved.push({ modelId: node.modelId, path, modelFile, ...(labelsFile !== undefined ? { labelsFile } : {}), bytes: bytes ?? 0 });
+  }
+  const first = missing[0];
+  if (first) {
+    const inFolder = folder ? ` in folder ${folder}/` : '';
+    const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : '';
+    throw new CodedError('MODEL_FILE_MISSING', `${first.path} "${first.file}" is not in the archive${inFolder}${more}`, 422, { node: first.node, path: first.path, file: first.file, missing });
+  }
+  return resolved;
+}
