@@ -28,6 +28,7 @@ export interface InferConfig {
   maxQueue: number;
   failedRetryMs: number;
   token: string | undefined;
+  shutdownTimeoutMs: number;
 }
 
 export function loadInferConfig(env: Env = process.env): InferConfig {
@@ -52,5 +53,6 @@ export function loadInferConfig(env: Env = process.env): InferConfig {
     maxQueue: envInt(env, 'INFER_MAX_QUEUE', 64, { min: 1 }),
     failedRetryMs: envInt(env, 'MODEL_FAILED_RETRY_MS', 5_000, { min: 0 }),
     token: envOptionalString(env, 'INFER_TOKEN'),
+    shutdownTimeoutMs: envInt(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, { min: 0 }),
   };
 }

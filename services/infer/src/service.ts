@@ -79,8 +79,15 @@ export class InferService {
     await this.pool.start();
   }
 
+  private draining = false;
+
   get ready(): boolean {
-    return this.pool.isStarted;
+    return this.pool.isStarted && !this.draining;
+  }
+
+  /** Graceful shutdown, first step: stop being ready and refuse new inference. */
+  drain(): void {
+    this.draining = true;
   }
 
   /** Requests being served right now (for the in-flight metric and backpressure). */
@@ -90,6 +97,7 @@ export class InferService {
 
   /** Backpressure: refuse before doing any work when the worker queue is too deep. */
   admit(): void {
+    if (this.draining) throw new CodedError('SHUTTING_DOWN', 'this instance is shutting down; retry on another', 503, { retryAfterSeconds: 1 });
     if (this.pool.queueSize >= this.config.maxQueue) {
       throw new CodedError('OVERLOADED', `inference queue is full (${this.pool.queueSize} waiting); retry later`, 429, { retryAfterSeconds: 1 });
     }

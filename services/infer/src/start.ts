@@ -9,7 +9,8 @@ export interface RunningInfer {
   service: InferService;
   url: string;
   port: number;
-  close(): Promise<void>;
+  /** Graceful: stop being ready, let in-flight requests finish (up to the deadline), close everything. */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 export async function startInfer(config: InferConfig, logger: Logger, deps: { actions?: ActionRunner } = {}): Promise<RunningInfer> {
@@ -25,8 +26,16 @@ export async function startInfer(config: InferConfig, logger: Logger, deps: { ac
     service,
     url: `http://${host}:${port}`,
     port,
-    close: async () => {
-      await app.close();
+    close: async (deadlineMs = config.shutdownTimeoutMs) => {
+      service.drain();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), deadlineMs)));
+      const closed = await Promise.race([app.close().then(() => 'closed' as const), deadline]);
+      clearTimeout(timer);
+      if (closed === 'deadline') {
+        logger.warn({ deadlineMs, inFlight: service.inFlight }, 'shutdown deadline reached; dropping in-flight requests');
+        app.server.closeAllConnections();
+      }
       await service.close();
     },
   };

@@ -8,6 +8,7 @@ import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
 import { CodedError, isCodedError } from '@detector-worker/shared/errors';
 import type { InferService } from '../service.js';
+import { InferMetrics } from './metrics.js';
 import type { RequestContext } from '../pipeline/types.js';
 
 const ModelParams = Type.Object({ modelId: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' }) });
@@ -34,6 +35,7 @@ const HEADER_FOR: Record<keyof typeof ContextFields, string> = {
   capturedAt: 'x-captured-at',
 };
 
+const INFER_ROUTE = '/v1/models/:modelId/infer';
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
 
 export interface InferServerOptions {
@@ -116,10 +118,21 @@ export async function buildInferServer(options: InferServerOptions) {
     const expected = `Bearer ${options.token}`;
     app.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0];
-      if (path === '/healthz' || path === '/readyz') return;
+      if (path === '/healthz' || path === '/readyz' || path === '/metrics') return;
       if (request.headers.authorization !== expected) return sendError(reply, new CodedError('UNAUTHORIZED', 'a valid bearer token is required', 401));
     });
   }
+
+  const metrics = new InferMetrics(service);
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url !== INFER_ROUTE) return;
+    const model = (request.params as { modelId?: string }).modelId ?? 'unknown';
+    metrics.observeRequest(model, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.get('/metrics', { schema: { description: 'Prometheus metrics' } }, async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
 
   app.get('/healthz', { schema: { description: 'alive' } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { description: 'worker pool started (never depends on a particular model)' } }, async (_req, reply) => {
@@ -128,7 +141,7 @@ export async function buildInferServer(options: InferServerOptions) {
   });
 
   app.post<{ Params: { modelId: string }; Querystring: Record<string, string | undefined> }>(
-    '/v1/models/:modelId/infer',
+    INFER_ROUTE,
     {
       // Per-request logs at this rate would drown the rest; errors are still logged by the error handler.
       logLevel: 'warn',
@@ -153,7 +166,9 @@ export async function buildInferServer(options: InferServerOptions) {
         image = request.body;
       }
       const { modelUrl, request: ctx } = contextFrom(request.query, request.headers, extra);
-      return service.infer(request.params.modelId, image, modelUrl, ctx);
+      const answer = await service.infer(request.params.modelId, image, modelUrl, ctx);
+      metrics.observeActions(answer.actions);
+      return answer;
     },
   );
 

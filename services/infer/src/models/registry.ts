@@ -92,6 +92,8 @@ export class ModelRegistry {
   private readonly records = new Map<string, ModelRecord>();
   private generation = 0;
   readonly stats: RegistryStats = { downloads: 0, loads: 0, loadFailures: 0, evictions: 0 };
+  /** Observer of successful load durations (metrics). */
+  onLoad: ((seconds: number) => void) | undefined;
 
   constructor(
     private readonly options: RegistryOptions,
@@ -216,6 +218,7 @@ export class ModelRegistry {
     });
     record.loadMs = performance.now() - t0;
     record.loadedAt = Date.now();
+    this.onLoad?.(record.loadMs / 1000);
     log.info({ loadMs: Math.round(record.loadMs), nodes: pipeline.sessionKeys.length, archiveBytes: bytes }, 'model ready');
     await rm(archive, { force: true });
     return pipeline;
