@@ -99,7 +99,7 @@ export class PipelineExecutor {
       node: node.spec,
       detection: primary,
       regions,
-      context: buildEventContext({ detection: primary, request: state.request }),
+      context: buildEventContext({ detection: primary, request: state.request, node: node.spec.modelId }),
       image,
       branchResults: {},
       request: state.request,
