@@ -37,8 +37,9 @@ export function loadInferConfig(env: Env = process.env): InferConfig {
     host: envString(env, 'INFER_HOST', '0.0.0.0'),
     port: envInt(env, 'INFER_PORT', 8080, { min: 0, max: 65535 }),
     cacheDir: envString(env, 'MODEL_CACHE_DIR', join(tmpdir(), 'detector-worker-models')),
-    workers: envInt(env, 'INFER_WORKERS', 1, { min: 1, max: 64 }),
-    intraOpThreads: envInt(env, 'ORT_INTRA_OP_THREADS', cores, { min: 1, max: 64 }),
+    // One single-threaded session per core measured best here (docs/benchmarks.md).
+    workers: envInt(env, 'INFER_WORKERS', cores, { min: 1, max: 64 }),
+    intraOpThreads: envInt(env, 'ORT_INTRA_OP_THREADS', 1, { min: 1, max: 64 }),
     allowFileUrls: envBool(env, 'ALLOW_FILE_MODEL_URLS', true),
     modelUrlAllow: envList(env, 'MODEL_URL_ALLOW'),
     maxModels: envInt(env, 'MAX_MODELS', 8, { min: 1 }),

@@ -8,6 +8,7 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import { CodedError } from '@detector-worker/shared/errors';
 import { computeLetterbox, computeStretch } from '../inference/letterbox.js';
 import type { Box, LetterboxInfo } from '../inference/types.js';
+import type { Placement } from '../inference/letterbox.js';
 import type { ActionImage } from '../pipeline/types.js';
 
 export type ResizeMode = 'letterbox' | 'stretch' | 'center-crop';
@@ -24,6 +25,8 @@ export interface FittedPixels {
   pixels: Buffer;
   width: number;
   height: number;
+  /** Letterbox: where these pixels sit in the model input; the tensor builder pads. */
+  placement?: Placement;
   /** Maps model-input pixels back to source-image pixels (source = the crop when one was taken). */
   info: LetterboxInfo;
 }
@@ -110,15 +113,14 @@ export class FrameImage implements ActionImage {
     try {
       const src = await this.source(box);
       let info: LetterboxInfo;
+      let placement: Placement | undefined;
       let pipeline = src.pipeline;
       if (target.resize === 'letterbox') {
         const geometry = computeLetterbox(src.width, src.height, target.width, target.height);
         info = geometry;
+        // Padding is left to the tensor builder (hwcToChwPlaced): no padded copy here.
         pipeline = pipeline.resize(geometry.resizedWidth, geometry.resizedHeight, { fit: 'fill' });
-        if (geometry.padX || geometry.padY || geometry.padRight || geometry.padBottom) {
-          const bg = { r: target.padValue, g: target.padValue, b: target.padValue };
-          pipeline = pipeline.extend({ left: geometry.padX, top: geometry.padY, right: geometry.padRight, bottom: geometry.padBottom, background: bg });
-        }
+        placement = { tensorWidth: target.width, tensorHeight: target.height, left: geometry.padX, top: geometry.padY, padValue: target.padValue };
       } else if (target.resize === 'stretch') {
         info = computeStretch(src.width, src.height, target.width, target.height);
         pipeline = pipeline.resize(target.width, target.height, { fit: 'fill' });
@@ -133,9 +135,9 @@ export class FrameImage implements ActionImage {
         const resized = await pipeline.resize(w, h, { fit: 'fill' }).raw().toBuffer();
         pipeline = sharp(resized, { raw: { width: w, height: h, channels: 3 } }).extract({ left, top, width: target.width, height: target.height });
       }
-      const pixels = await pipeline.raw().toBuffer();
+      const { data: pixels, info: out } = await pipeline.raw().toBuffer({ resolveWithObject: true });
       if (src.left || src.top) info = { ...info, padX: info.padX - src.left * info.scaleX, padY: info.padY - src.top * info.scaleY, srcWidth: this.width, srcHeight: this.height };
-      return { pixels, width: target.width, height: target.height, info };
+      return { pixels, width: out.width, height: out.height, info, ...(placement ? { placement } : {}) };
     } catch (err) {
       throw imageError(err);
     }

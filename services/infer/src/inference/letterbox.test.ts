@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { CodedError } from '@detector-worker/shared/errors';
-import { computeLetterbox, computeStretch, hwcToChw, toSourceBox, toSourcePoint } from './letterbox.js';
+import { computeLetterbox, computeStretch, hwcToChw, hwcToChwPlaced, toSourceBox, toSourcePoint } from './letterbox.js';
 import type { Box } from './types.js';
 
 function near(actual: readonly number[], expected: readonly number[], tol = 1e-6): void {
@@ -154,4 +154,16 @@ test('hwcToChw: larger buffer gives a view of the right length; short inputs are
   assert.throws(() => hwcToChw(tiny, 2, 2, { channelOrder: 'rgb' }, new Float32Array(11)), /11 floats/);
   // Buffer input (what sharp returns) works the same.
   near(Array.from(hwcToChw(Buffer.from(tiny), 2, 2, { channelOrder: 'rgb' })), [1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1]);
+});
+
+test('hwcToChwPlaced writes the image at its place and pads the rest', () => {
+  // 2x1 image (red, blue) placed at row 1 of a 2x3 tensor, pad 0.
+  const rgb = new Uint8Array([255, 0, 0, 0, 0, 255]);
+  const out = hwcToChwPlaced(rgb, 2, 1, { tensorWidth: 2, tensorHeight: 3, left: 0, top: 1, padValue: 0 }, { channelOrder: 'rgb' });
+  assert.deepEqual(Array.from(out.subarray(0, 6)), [0, 0, 1, 0, 0, 0]);
+  assert.deepEqual(Array.from(out.subarray(12, 18)), [0, 0, 0, 1, 0, 0]);
+  // Same image placed at column 1 of a 3x1 tensor with pad 255, BGR order.
+  const bgr = hwcToChwPlaced(rgb, 2, 1, { tensorWidth: 3, tensorHeight: 1, left: 1, top: 0, padValue: 255 }, { channelOrder: 'bgr' }, new Float32Array(9));
+  assert.deepEqual(Array.from(bgr), [1, 0, 1, 1, 0, 0, 1, 1, 0]);
+  assert.throws(() => hwcToChwPlaced(rgb, 2, 1, { tensorWidth: 2, tensorHeight: 1, left: 1, top: 0, padValue: 0 }, { channelOrder: 'rgb' }), /does not fit/);
 });

@@ -27,6 +27,7 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
       height: fitted.height,
       norm: node.norm,
       inputName: node.inputName,
+      ...(fitted.placement ? { placement: fitted.placement } : {}),
       format: node.format,
       confThreshold: minConfidence,
       iouThreshold: node.iouThreshold,

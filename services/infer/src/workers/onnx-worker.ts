@@ -6,7 +6,7 @@
 import { threadId } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
-import { hwcToChw } from '../inference/letterbox.js';
+import { hwcToChw, hwcToChwPlaced } from '../inference/letterbox.js';
 import { decodeClassification, decodeDetections } from '../inference/decoders.js';
 import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, LoadReply, LoadTask, SessionSpec, TensorInfo, WorkerTask } from './tasks.js';
 
@@ -72,14 +72,17 @@ async function load(task: LoadTask): Promise<LoadReply> {
 
 function inputTensor(task: DetectTask | ClassifyTask): { tensor: ort.Tensor; ms: number } {
   const t0 = performance.now();
-  const count = 3 * task.width * task.height;
+  const width = task.placement?.tensorWidth ?? task.width;
+  const height = task.placement?.tensorHeight ?? task.height;
+  const count = 3 * width * height;
   let buffer = inputBuffers.get(count);
   if (!buffer) {
     buffer = new Float32Array(count);
     inputBuffers.set(count, buffer);
   }
-  hwcToChw(task.pixels, task.width, task.height, task.norm, buffer);
-  return { tensor: new ort.Tensor('float32', buffer, [1, 3, task.height, task.width]), ms: performance.now() - t0 };
+  if (task.placement) hwcToChwPlaced(task.pixels, task.width, task.height, task.placement, task.norm, buffer);
+  else hwcToChw(task.pixels, task.width, task.height, task.norm, buffer);
+  return { tensor: new ort.Tensor('float32', buffer, [1, 3, height, width]), ms: performance.now() - t0 };
 }
 
 function firstOutput(out: ort.InferenceSession.ReturnType): ort.Tensor {

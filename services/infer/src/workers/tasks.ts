@@ -1,5 +1,6 @@
 /** Messages between the main thread and the onnxruntime worker threads. */
 import type { OutputFormat, RawDetection } from '../inference/types.js';
+import type { Placement } from '../inference/letterbox.js';
 
 export interface SessionSpec {
   /** Unique per loaded pipeline node: `<pipelineKey>/<nodeModelId>`. */
@@ -51,6 +52,8 @@ interface RunTaskBase {
   height: number;
   norm: Normalisation;
   inputName: string;
+  /** Letterbox: pixels go at this place of a larger padded tensor. */
+  placement?: Placement;
 }
 
 export interface DetectTask extends RunTaskBase {
