@@ -102,7 +102,7 @@ async function inferOnce(url: string, modelId: string, image: Buffer, modelUrl?:
   return { ms: performance.now() - t, status: r.statusCode, body };
 }
 
-async function saturate(url: string, modelId: string, image: Buffer, concurrency: number, seconds: number): Promise<{ rps: number; p50: number; p95: number; errors: number }> {
+async function saturate(url: string, modelId: string, image: Buffer, concurrency: number, seconds: number): Promise<{ rps: number; p50: number; p95: number; errors: number; preprocessP50: number; inferenceP50: number }> {
   const end = Date.now() + seconds * 1000;
   const lat: number[] = [];
   const pre: number[] = [];
