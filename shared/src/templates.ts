@@ -20,6 +20,15 @@ export interface Placeholder {
   inString: boolean;
 }
 
+export interface TemplateOptions {
+  /**
+   * Force JSON-aware (true) or plain-text (false) substitution instead of guessing from the
+   * first character. Redis keys, channels and SQL values are text: `{display_id}:{uuid}`
+   * must not become `"abc":"..."`.
+   */
+  json?: boolean;
+}
+
 export interface RenderResult {
   text: string;
   /** Placeholders that had no value (rendered as empty / null). */
@@ -34,8 +43,8 @@ export function isJsonTemplate(template: string): boolean {
 }
 
 /** Finds placeholders, tracking JSON string state so escaping knows where each one sits. */
-export function parseTemplate(template: string): Placeholder[] {
-  const json = isJsonTemplate(template);
+export function parseTemplate(template: string, options: TemplateOptions = {}): Placeholder[] {
+  const json = options.json ?? isJsonTemplate(template);
   const out: Placeholder[] = [];
   let inString = false;
   for (let i = 0; i < template.length; i++) {
@@ -63,12 +72,12 @@ function plain(value: TemplateValue): string {
   return String(value);
 }
 
-export function renderTemplate(template: string, lookup: TemplateLookup): RenderResult {
-  const json = isJsonTemplate(template);
+export function renderTemplate(template: string, lookup: TemplateLookup, options: TemplateOptions = {}): RenderResult {
+  const json = options.json ?? isJsonTemplate(template);
   const missing: string[] = [];
   let text = '';
   let last = 0;
-  for (const p of parseTemplate(template)) {
+  for (const p of parseTemplate(template, { json })) {
     const value = lookup(p.name, p.field);
     if (value === undefined || value === null) missing.push(p.field ? `${p.name}.${p.field}` : p.name);
     text += template.slice(last, p.start);
