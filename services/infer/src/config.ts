@@ -29,6 +29,10 @@ export interface InferConfig {
   failedRetryMs: number;
   token: string | undefined;
   shutdownTimeoutMs: number;
+  /** Bounded in-memory retry queue per Redis / PostgreSQL server for writes made while it is down. */
+  actionRetryMaxQueued: number;
+  actionRetryBaseMs: number;
+  actionRetryMaxMs: number;
 }
 
 export function loadInferConfig(env: Env = process.env): InferConfig {
@@ -55,5 +59,8 @@ export function loadInferConfig(env: Env = process.env): InferConfig {
     failedRetryMs: envInt(env, 'MODEL_FAILED_RETRY_MS', 5_000, { min: 0 }),
     token: envOptionalString(env, 'INFER_TOKEN'),
     shutdownTimeoutMs: envInt(env, 'SHUTDOWN_TIMEOUT_MS', 20_000, { min: 0 }),
+    actionRetryMaxQueued: envInt(env, 'ACTION_RETRY_MAX_QUEUED', 1000, { min: 0 }),
+    actionRetryBaseMs: envInt(env, 'ACTION_RETRY_BASE_MS', 500, { min: 1 }),
+    actionRetryMaxMs: envInt(env, 'ACTION_RETRY_MAX_MS', 30_000, { min: 1 }),
   };
 }

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '@detector-worker/shared/logging';
 import { CodedError } from '@detector-worker/shared/errors';
 import type { InferConfig } from './config.js';
+import { createActionRunner } from './actions/runner.js';
 import { FrameImage } from './images/frame-image.js';
 import { ModelRegistry } from './models/registry.js';
 import { cmsDetection, type CmsDetection } from './pipeline/cms-detection.js';
@@ -50,7 +51,12 @@ export class InferService {
     deps: { actions?: ActionRunner } = {},
   ) {
     this.pool = new InferencePool({ workers: config.workers });
-    this.actions = deps.actions ?? noActions;
+    this.actions =
+      deps.actions ??
+      createActionRunner({
+        logger: logger.child({ component: 'actions' }),
+        retry: { maxQueued: config.actionRetryMaxQueued, baseDelayMs: config.actionRetryBaseMs, maxDelayMs: config.actionRetryMaxMs },
+      });
     this.registry = new ModelRegistry(
       {
         cacheDir: config.cacheDir,
@@ -154,12 +160,3 @@ function roundNodes(nodes: Record<string, NodeTimings>): Record<string, NodeTimi
   for (const [k, v] of Object.entries(nodes)) out[k] = { preprocess: ms(v.preprocess), inference: ms(v.inference) };
   return out;
 }
-
-/** Placeholder until the action layer is wired in: every action is reported as skipped. */
-const noActions: ActionRunner = {
-  attach: () => undefined,
-  detach: async () => undefined,
-  initialRecord: async () => null,
-  run: async (actions, event) => actions.map((a) => ({ node: event.node.modelId, type: a.type, status: 'skipped' as const, reason: 'actions are not enabled in this build' })),
-  close: async () => undefined,
-};
