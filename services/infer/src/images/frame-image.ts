@@ -95,8 +95,8 @@ export class FrameImage implements ActionImage {
     return this.full;
   }
 
-  private async source(box: Box | undefined): Promise<{ pipeline: Sharp; width: number; height: number; left: number; top: number }> {
-    if (!box && this.format !== 'raw') return { pipeline: this.decoder().removeAlpha().toColourspace('srgb'), width: this.width, height: this.height, left: 0, top: 0 };
+  private async source(box: Box | undefined, preferFull = false): Promise<{ pipeline: Sharp; width: number; height: number; left: number; top: number }> {
+    if (!box && !preferFull && this.format !== 'raw') return { pipeline: this.decoder().removeAlpha().toColourspace('srgb'), width: this.width, height: this.height, left: 0, top: 0 };
     const full = await this.fullPixels();
     const pipeline = sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } });
     if (!box) return { pipeline, width: full.width, height: full.height, left: 0, top: 0 };
@@ -107,11 +107,12 @@ export class FrameImage implements ActionImage {
 
   /**
    * Pixels for a model input of the given size, from the whole image or a box of it.
-   * The returned info maps tensor pixels back to whole-image pixels.
+   * The returned info maps tensor pixels back to whole-image pixels. `preferFullDecode`
+   * reads the full-resolution decode (shared with later crops) instead of a shrunk one.
    */
-  async fitted(target: FitTarget, box?: Box): Promise<FittedPixels> {
+  async fitted(target: FitTarget, box?: Box, options: { preferFullDecode?: boolean } = {}): Promise<FittedPixels> {
     try {
-      const src = await this.source(box);
+      const src = await this.source(box, options.preferFullDecode);
       let info: LetterboxInfo;
       let placement: Placement | undefined;
       let pipeline = src.pipeline;

@@ -33,6 +33,11 @@ export interface PreparedNode {
   classFilter: number[] | null;
   branches: PreparedNode[];
   modelBytes: number;
+  /**
+   * The node's image will be cropped at full resolution (crop branches, saved regions), so
+   * decode it fully once and letterbox from those pixels rather than decoding twice.
+   */
+  decodeFullFrame: boolean;
 }
 
 export interface PreparedPipeline {
@@ -174,6 +179,7 @@ async function prepareNode(
     classFilter,
     branches,
     modelBytes: files.bytes,
+    decodeFullFrame: (node.branches ?? []).some((b) => b.crop === true) || [...(node.actions ?? []), ...(node.parallelActions ?? [])].some((a) => a.type === 'redis_save_image'),
   };
 }
 

@@ -38,6 +38,7 @@ function prepared(spec: PipelineNode, task: 'detect' | 'classify', branches: Pre
     classFilter: null,
     branches,
     modelBytes: 1,
+    decodeFullFrame: false,
   };
 }
 

@@ -17,7 +17,7 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
   async detect(node: PreparedNode, image: FrameImage, minConfidence: number): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
     if (node.format === 'classify') throw new Error(`${node.spec.modelId} is not a detector`);
     const t0 = performance.now();
-    const fitted = await image.fitted(node.fit);
+    const fitted = await image.fitted(node.fit, undefined, { preferFullDecode: node.decodeFullFrame });
     const t1 = performance.now();
     const reply = await this.pool.detect({
       kind: 'detect',
