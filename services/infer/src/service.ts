@@ -101,16 +101,22 @@ export class InferService {
     return this.inFlightRequests;
   }
 
-  /** Backpressure: refuse before doing any work when the worker queue is too deep. */
+  /**
+   * Backpressure: refuse before doing any work when more requests are in flight than the
+   * workers can run plus the allowed queue. Counted synchronously, so a burst cannot slip
+   * past the bound while earlier requests are still decoding.
+   */
   admit(): void {
     if (this.draining) throw new CodedError('SHUTTING_DOWN', 'this instance is shutting down; retry on another', 503, { retryAfterSeconds: 1 });
-    if (this.pool.queueSize >= this.config.maxQueue) {
-      throw new CodedError('OVERLOADED', `inference queue is full (${this.pool.queueSize} waiting); retry later`, 429, { retryAfterSeconds: 1 });
+    const limit = this.pool.workers + this.config.maxQueue;
+    if (this.inFlightRequests >= limit) {
+      throw new CodedError('OVERLOADED', `inference queue is full (${this.inFlightRequests} requests in flight, limit ${limit}); retry later`, 429, { retryAfterSeconds: 1 });
     }
   }
 
   async infer(modelId: string, image: Buffer, modelUrl: string | undefined, request: RequestContext): Promise<InferAnswer> {
     const t0 = performance.now();
+    this.admit();
     this.inFlightRequests++;
     try {
       const frame = await FrameImage.open(image, this.config.maxImagePixels);
