@@ -1,0 +1,19 @@
+/** One decoded camera picture, as the readers deliver it: JPEG bytes and when it was taken. */
+export interface Frame {
+  jpeg: Buffer;
+  capturedAt: Date;
+  /** Increases by one per frame of this camera. */
+  seq: number;
+}
+
+export interface CameraSource {
+  kind: 'rtsp' | 'snapshot';
+  url: string;
+  /** Snapshot polling period. */
+  intervalMs?: number;
+}
+
+/** Cameras are shared by URL (the protocol: one stream per camera). */
+export function cameraKey(source: CameraSource): string {
+  return `${source.kind}:${source.url}`;
+}

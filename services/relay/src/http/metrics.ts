@@ -1,0 +1,71 @@
+/** Prometheus metrics of the relay; camera and group counters are read when scraped. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CameraHub } from '../cameras/camera-hub.js';
+import type { CmsLink } from '../cms/cms-link.js';
+import type { SubscriptionRegistry } from '../subscriptions/registry.js';
+
+export class RelayMetrics {
+  readonly registry = new Registry();
+  private readonly latency: Histogram<'outcome'>;
+  private readonly errors: Counter<'code'>;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    this.latency = new Histogram({ name: 'relay_infer_request_duration_seconds', help: 'Infer request latency seen by the relay', labelNames: ['outcome'], buckets: [0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
+    this.errors = new Counter({ name: 'relay_infer_errors_total', help: 'Failed infer requests by code', labelNames: ['code'], registers: [this.registry] });
+  }
+
+  observeInfer(ms: number, ok: boolean, code: string): void {
+    this.latency.observe({ outcome: ok ? 'ok' : 'error' }, ms / 1000);
+    if (!ok) this.errors.inc({ code });
+  }
+
+  watch(registry: SubscriptionRegistry, hub: CameraHub, cms: CmsLink): void {
+    const r = this.registry;
+    const perCamera = (name: string, help: string, pick: (s: ReturnType<CameraHub['readers']>[number]['stats']) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['camera'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const reader of hub.readers()) this.set({ camera: reader.source.url.replace(/\/\/[^@/]*@/, '//***@') }, pick(reader.stats));
+        },
+      });
+    perCamera('relay_camera_frames_read_total', 'Frames read per camera (counter semantics)', (s) => s.framesRead);
+    perCamera('relay_camera_reconnects_total', 'Reconnects per camera (counter semantics)', (s) => s.reconnects);
+    perCamera('relay_camera_online', '1 when the camera delivers frames', (s) => (s.online ? 1 : 0));
+    perCamera('relay_camera_frame_age_seconds', 'Seconds since the camera last delivered a frame', (s) => (s.lastFrameAt ? (Date.now() - s.lastFrameAt) / 1000 : -1));
+    const perGroup = (name: string, help: string, pick: (g: import('../inference/frame-group.js').GroupStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['subscription'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const sub of registry.list()) this.set({ subscription: sub.id }, pick(sub.group.stats));
+        },
+      });
+    perGroup('relay_frames_sent_total', 'Frames sent to infer (counter semantics)', (g) => g.framesSent);
+    perGroup('relay_frames_dropped_total', 'Frames replaced by a newer one before sending (counter semantics)', (g) => g.framesDropped);
+    perGroup('relay_frame_age_at_send_seconds', 'Capture to POST delay of the last frame sent', (g) => (g.lastFrameAgeMs ?? 0) / 1000);
+    new Gauge({
+      name: 'relay_cms_connected',
+      help: 'CMS WebSocket connections',
+      registers: [r],
+      collect() {
+        this.set(cms.connected);
+      },
+    });
+    new Gauge({
+      name: 'relay_ffmpeg_processes',
+      help: 'ffmpeg children running',
+      registers: [r],
+      collect() {
+        this.set(hub.processCount());
+      },
+    });
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Builds the relay: camera hub, subscription registry, infer client and the CMS link,
+ * served by one fastify instance (WebSocket on `/`, HTTP image and health routes).
+ * One frame's path: cameras/ -> subscriptions/ (group) -> inference/ (POST to infer) ->
+ * routeResult() below -> cms/ (imageDetection or patchSession).
+ */
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import websocket from '@fastify/websocket';
+import { createLogger, type Logger } from '@detector-worker/shared/logging';
+import type { RelayConfig } from './config.js';
+import { CameraHub } from './cameras/camera-hub.js';
+import { CmsLink } from './cms/cms-link.js';
+import { SystemUsage } from './cms/system-usage.js';
+import { InferClient } from './inference/infer-client.js';
+import type { GroupResult } from './inference/frame-group.js';
+import { SubscriptionRegistry } from './subscriptions/registry.js';
+import { registerHttpRoutes } from './http/routes.js';
+import { RelayMetrics } from './http/metrics.js';
+
+export interface Relay {
+  url: string;
+  port: number;
+  config: RelayConfig;
+  registry: SubscriptionRegistry;
+  hub: CameraHub;
+  cms: CmsLink;
+  close(): Promise<void>;
+}
+
+/** A result goes to the CMS as it happened, or as a patch of the session it belonged to. */
+export function resultMessage(r: GroupResult): import('@detector-worker/shared/protocol/messages').WorkerMessage | null {
+  const detection = r.answer.detection;
+  if (!detection) return null;
+  const current = r.subscription.sessionId;
+  if (r.sessionAtSend !== null && r.sessionAtSend !== current) {
+    return { type: 'patchSession', sessionId: r.sessionAtSend, data: { currentCar: detection } };
+  }
+  return {
+    type: 'imageDetection',
+    subscriptionIdentifier: r.subscription.id,
+    timestamp: r.frame.capturedAt.toISOString(),
+    data: { detection, modelId: r.subscription.payload.modelId, modelName: r.subscription.payload.modelName },
+  };
+}
+
+export async function startRelay(config: RelayConfig, logger: Logger = createLogger('relay')): Promise<Relay> {
+  const hub = new CameraHub(config, logger.child({ component: 'cameras' }));
+  const client = new InferClient(config.inferUrl, config.inferToken, config.inferTimeoutMs);
+  const metrics = new RelayMetrics();
+  let cms: CmsLink;
+  const registry = new SubscriptionRegistry(
+    hub,
+    {
+      client,
+      logger: logger.child({ component: 'inference' }),
+      jpegQuality: config.jpegQuality,
+      onLatency: (ms, ok, code) => metrics.observeInfer(ms, ok, code),
+      onResult: (r) => {
+        r.subscription.last = { detection: r.answer.detection, result: r.answer.result, at: Date.now() };
+        const msg = resultMessage(r);
+        if (msg) cms.broadcast(msg);
+      },
+    },
+    { maxStreams: config.maxStreams, targetFps: config.targetFps },
+    logger.child({ component: 'subscriptions' }),
+  );
+  cms = new CmsLink(registry, new SystemUsage(), { heartbeatIntervalMs: config.heartbeatIntervalMs, reconnectGraceMs: config.reconnectGraceMs }, logger.child({ component: 'cms' }));
+  metrics.watch(registry, hub, cms);
+
+  const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger });
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  let closing = false;
+  const authorized = (token: string | undefined): boolean => !config.relayToken || token === config.relayToken;
+  app.register(async (scope) => {
+    scope.get('/', { websocket: true }, (socket, request) => {
+      const q = request.query as { token?: string };
+      const bearer = request.headers.authorization?.replace(/^Bearer /, '');
+      if (!authorized(q.token ?? bearer) || closing) {
+        socket.close(closing ? 1013 : 1008, closing ? 'shutting down' : 'unauthorized');
+        return;
+      }
+      cms.attach(socket, request.ip);
+    });
+  });
+  registerHttpRoutes(app, { registry, cms, metrics, config, ready: () => !closing, authorized });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info({ port, inferUrl: config.inferUrl }, 'relay listening');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    config,
+    registry,
+    hub,
+    cms,
+    close: async () => {
+      closing = true;
+      cms.close();
+      registry.clear();
+      hub.stopAll();
+      await app.close();
+      await client.close();
+    },
+  };
+}
