@@ -14,7 +14,7 @@ import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay, type Relay } from '@detector-worker/relay/server';
 import { fixture } from '@detector-worker/shared/testing/fixtures';
 import { CmsClient } from './support/cms-client.js';
-import { startStubInfer, type StubInfer } from './support/stub-infer.js';
+import { startStubInfer, type StubInfer } from '@detector-worker/shared/testing/stub-infer';
 
 let relay: Relay;
 let stub: StubInfer;

@@ -18,7 +18,7 @@ import { startRelay, type Relay } from '@detector-worker/relay/server';
 import { fixture, fixturesRequired } from '@detector-worker/shared/testing/fixtures';
 import { writeStandardMpta } from '@detector-worker/shared/testing/mpta';
 import { CmsClient } from './support/cms-client.js';
-import { startRtspServer, type RtspTestServer } from './support/rtsp-server.js';
+import { startRtspServer, type RtspTestServer } from '@detector-worker/shared/testing/rtsp-server';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 let work: string;

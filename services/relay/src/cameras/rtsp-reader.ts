@@ -36,6 +36,10 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
     '-timeout',
     '10000000',
     ...(keyframesOnly ? ['-skip_frame', 'nokey'] : []),
+    // One decoding thread: frame threading buys nothing at these rates and costs a set of
+    // 1080p frame buffers (~100 MB) per camera.
+    '-threads',
+    '1',
     '-i',
     url,
     '-an',

@@ -29,7 +29,7 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-export async function startRtspServer(video: string, options: { port?: number; fps?: number } = {}): Promise<RtspTestServer> {
+export async function startRtspServer(video: string, options: { port?: number; fps?: number; copy?: boolean } = {}): Promise<RtspTestServer> {
   let port = options.port ?? 0;
   let tcp: Server | undefined;
   let udp: UdpSocket | undefined;
@@ -49,12 +49,14 @@ export async function startRtspServer(video: string, options: { port?: number; f
     });
     await new Promise<void>((r) => udp!.bind(udpPort, '127.0.0.1', r));
     const sdpFile = join(work, 'stream.sdp');
-    // Re-encode with a keyframe every second so a client joining mid-stream starts quickly.
-    ffmpeg = spawn(
-      'ffmpeg',
-      ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', video, '-an', '-vf', `fps=${options.fps ?? 10}`, '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(options.fps ?? 10), '-bf', '0', '-f', 'rtp', '-sdp_file', sdpFile, `rtp://127.0.0.1:${udpPort}?pkt_size=1200`],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
+    // Default: re-encode with a keyframe every second so a client joining mid-stream starts
+    // quickly. `copy` streams the file's own H.264 unchanged (camera-like bitrate and GOP).
+    const codec = options.copy
+      ? ['-c:v', 'copy']
+      : ['-vf', `fps=${options.fps ?? 10}`, '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(options.fps ?? 10), '-bf', '0'];
+    ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', video, '-an', ...codec, '-f', 'rtp', '-sdp_file', sdpFile, `rtp://127.0.0.1:${udpPort}?pkt_size=1200`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     for (let i = 0; i < 100 && !existsSync(sdpFile); i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 100));
     sdp = readFileSync(sdpFile, 'utf8')
