@@ -98,7 +98,7 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
       closing = true;
       cms.close();
       registry.clear();
-      hub.stopAll();
+      await hub.stopAll();
       await app.close();
       await client.close();
     },

@@ -18,6 +18,8 @@ interface Entry {
 
 export class CameraHub {
   private readonly cameras = new Map<string, Entry>();
+  /** Readers released but whose ffmpeg has not exited yet (shutdown waits for them). */
+  private readonly stopping = new Set<Promise<void>>();
 
   constructor(
     private readonly config: RelayConfig,
@@ -43,7 +45,9 @@ export class CameraHub {
     if (!entry || !entry.users.delete(userId)) return;
     if (entry.users.size === 0) {
       this.cameras.delete(key);
-      entry.reader.stop();
+      const stopped = entry.reader.stop();
+      this.stopping.add(stopped);
+      void stopped.finally(() => this.stopping.delete(stopped));
       this.logger.info({ camera: key.replace(/\/\/[^@/]*@/, '//***@') }, 'camera released; reader stopped');
     } else entry.reader.setRate(Math.max(...entry.users.values()));
   }
@@ -61,9 +65,11 @@ export class CameraHub {
     return this.readers().filter((r) => r instanceof RtspReader && r.processRunning).length;
   }
 
-  stopAll(): void {
-    for (const e of this.cameras.values()) e.reader.stop();
+  /** Stops every reader; resolves when their ffmpeg children have exited. */
+  async stopAll(): Promise<void> {
+    const readers = [...this.cameras.values()].map((e) => e.reader);
     this.cameras.clear();
+    await Promise.all([...readers.map((r) => r.stop()), ...this.stopping]);
   }
 
   private create(source: CameraSource, rate: number): CameraReader {

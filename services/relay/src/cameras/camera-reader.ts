@@ -65,14 +65,16 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
     this.watchdog.unref();
   }
 
-  stop(): void {
+  /** Stops reading; resolves once the underlying stream (an ffmpeg child) is gone. */
+  stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.watchdog);
-    this.close();
+    const closed = this.close();
     this.stats.state = 'stopped';
     this.setOnline(false);
     this.removeAllListeners();
+    return Promise.resolve(closed);
   }
 
   /** The needed rate changed (a subscription joined or left). */
@@ -94,7 +96,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
   /** Opens the stream; frames go to deliver(), the end to ended(). */
   protected abstract open(): void;
   /** Closes the stream without reporting it as ended. */
-  protected abstract close(): void;
+  protected abstract close(): void | Promise<void>;
 
   private connect(): void {
     if (this.stopped) return;
@@ -136,7 +138,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
   /** The stream ended on its own (error, exit, refused): reconnect after a backoff. */
   protected ended(reason: string): void {
     if (this.stopped) return;
-    this.close();
+    void this.close();
     this.setOnline(false);
     this.stats.lastError = reason;
     this.failures++;
@@ -161,7 +163,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
       this.ended(reason);
       return;
     }
-    this.close();
+    void this.close();
     this.connect();
   }
 

@@ -112,13 +112,18 @@ export class RtspReader extends CameraReader {
     });
   }
 
-  protected close(): void {
+  protected close(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    child.kill('SIGTERM');
-    const force = setTimeout(() => child.kill('SIGKILL'), 2000);
-    force.unref();
-    child.once('exit', () => clearTimeout(force));
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      // ffmpeg finishes its output on SIGTERM; a stuck one gets SIGKILL.
+      const force = setTimeout(() => child.kill('SIGKILL'), 2000);
+      child.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
   }
 }

@@ -1,0 +1,107 @@
+/**
+ * Operating the relay: the CMS token, invalid configuration failing at start with the
+ * variable's name, metrics and probes, and SIGTERM on a busy relay (ffmpeg children stopped,
+ * exit code 0).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { request } from 'undici';
+import WebSocket from 'ws';
+import { loadRelayConfig } from '@detector-worker/relay/config';
+import { startRelay } from '@detector-worker/relay/server';
+import { fixture, repoRoot } from '@detector-worker/shared/testing/fixtures';
+import { startRtspServer } from '@detector-worker/shared/testing/rtsp-server';
+import { startStubInfer } from '@detector-worker/shared/testing/stub-infer';
+import { CmsClient } from './support/cms-client.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('RELAY_TOKEN: the WebSocket and HTTP routes need it; probes and metrics do not', async () => {
+  const stub = await startStubInfer();
+  const relay = await startRelay({ ...loadRelayConfig({}), host: '127.0.0.1', port: 0, inferUrl: stub.url, relayToken: 'tok' }, pino({ level: 'silent' }));
+  try {
+    const refused = new WebSocket(`ws://127.0.0.1:${relay.port}/`);
+    const code = await new Promise<number>((r) => refused.on('close', (c) => r(c)));
+    assert.equal(code, 1008);
+    const cms = await CmsClient.connect(`ws://127.0.0.1:${relay.port}/?token=tok`);
+    await cms.waitFor((m) => m.type === 'stateReport', 3000);
+    await cms.close();
+    assert.equal((await request(`${relay.url}/camera/a;b/image`)).statusCode, 401);
+    assert.equal((await request(`${relay.url}/camera/a;b/image?token=tok`)).statusCode, 404);
+    assert.equal((await request(`${relay.url}/healthz`)).statusCode, 200);
+    const metrics = await request(`${relay.url}/metrics`);
+    const text = await metrics.body.text();
+    assert.match(text, /relay_cms_connected 0/);
+    assert.match(text, /relay_ffmpeg_processes 0/);
+  } finally {
+    await relay.close();
+    await stub.close();
+  }
+});
+
+test('invalid configuration stops both services at start, naming the variable', () => {
+  const relay = spawnSync(process.execPath, [join(repoRoot, 'services/relay/dist/main.js')], { env: { ...process.env, RELAY_PORT: 'not-a-port', LOG_PRETTY: '0' }, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(relay.status, 1);
+  assert.match(relay.stdout + relay.stderr, /RELAY_PORT/);
+  const infer = spawnSync(process.execPath, [join(repoRoot, 'services/infer/dist/main.js')], { env: { ...process.env, INFER_WORKERS: '0', LOG_PRETTY: '0' }, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(infer.status, 1);
+  assert.match(infer.stdout + infer.stderr, /INFER_WORKERS/);
+});
+
+test('SIGTERM on a busy relay: ffmpeg children are stopped and it exits 0', async (t) => {
+  if (spawnSync('ffmpeg', ['-version']).status !== 0) return t.skip('ffmpeg is not installed');
+  const video = fixture(t, 'video/traffic_640x360.mp4');
+  if (!video) return;
+  const rtsp = await startRtspServer(video);
+  const stub = await startStubInfer();
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(repoRoot, 'services/relay/dist/main.js')], {
+    env: { ...process.env, RELAY_PORT: String(port), RELAY_HOST: '127.0.0.1', INFER_URL: stub.url, LOG_LEVEL: 'warn', LOG_PRETTY: '0' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    let cms: CmsClient | undefined;
+    for (let i = 0; i < 100 && !cms; i++) {
+      cms = await CmsClient.connect(`ws://127.0.0.1:${port}/`).catch(async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        return undefined;
+      });
+    }
+    assert.ok(cms, 'relay accepted the CMS');
+    cms.send({ type: 'subscribe', payload: { subscriptionIdentifier: 'd;c', rtspUrl: rtsp.url, modelUrl: 'http://m/x.mpta', modelName: 'x', modelId: 1 } });
+    await cms.waitFor((m) => m.type === 'imageDetection', 30_000);
+    const ffmpeg = execFileSync('pgrep', ['-P', String(child.pid), 'ffmpeg']).toString().trim().split('\n').map(Number);
+    assert.equal(ffmpeg.length, 1);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    assert.equal(code, 0, stderr);
+    await new Promise((r) => setTimeout(r, 300));
+    const alive = ffmpeg.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, [], 'ffmpeg children were stopped');
+    await cms.close();
+  } finally {
+    child.kill('SIGKILL');
+    await stub.close();
+    await rtsp.stop();
+  }
+});
