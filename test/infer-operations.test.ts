@@ -110,6 +110,7 @@ test('metrics: requests by model and status, loads, queue, in-flight, models', a
     assert.match(text, /infer_requests_in_flight 0/);
     assert.match(text, /infer_model_load_duration_seconds_count 1/);
     assert.match(text, /infer_model_memory_bytes\{model="fake"\} \d+/);
+    assert.match(text, /infer_action_retry_pending 0/);
   } finally {
     await running.close();
   }

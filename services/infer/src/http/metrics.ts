@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { InferService } from '../service.js';
 import type { ActionOutcome } from '../pipeline/types.js';
+import type { ActionStats } from '../actions/stats.js';
 
 export class InferMetrics {
   readonly registry = new Registry();
@@ -83,6 +84,28 @@ export class InferMetrics {
         this.set(stats.downloads);
       },
     });
+    const actions = service.actions as Partial<{ stats(): ActionStats }>;
+    if (typeof actions.stats === 'function') {
+      const stats = () => actions.stats!();
+      new Gauge({
+        name: 'infer_action_retry_pending',
+        help: 'Redis / PostgreSQL writes waiting in retry queues (their server is down)',
+        registers: [this.registry],
+        collect() {
+          this.set(stats().pending);
+        },
+      });
+      new Gauge({
+        name: 'infer_action_writes_total',
+        help: 'Action writes by type and fate: queued for retry, retried later, dropped (counter semantics)',
+        labelNames: ['type', 'fate'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [type, c] of Object.entries(stats().byType)) for (const fate of ['queued', 'retried', 'dropped'] as const) this.set({ type, fate }, c[fate]);
+        },
+      });
+    }
     this.loadDuration = new Histogram({
       name: 'infer_model_load_duration_seconds',
       help: 'Download + extract + session creation time of a pipeline',
