@@ -405,3 +405,24 @@ test('plate detector on parking_plate_1080p.jpg: plate box and four corners', as
     await session.release();
   }
 });
+
+test('YOLOv8 with a small class filter: the fast path gives exactly what the full argmax scan gives', () => {
+  const nc = 80;
+  const anchors = 500;
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const data = new Float32Array((4 + nc) * anchors);
+  for (let a = 0; a < anchors; a++) {
+    data[a] = rand() * 600;
+    data[anchors + a] = rand() * 600;
+    data[2 * anchors + a] = 5 + rand() * 60;
+    data[3 * anchors + a] = 5 + rand() * 60;
+  }
+  for (let i = 4 * anchors; i < data.length; i++) data[i] = rand() ** 6;
+  const filter = new Set([2, 5, 7]);
+  const fast = decodeDetections('yolov8', data, [1, 4 + nc, anchors], { confThreshold: 0.3, iouThreshold: 1, classFilter: filter, maxDetections: 100000 });
+  // A filter of more than a quarter of the classes takes the full scan; reference: no filter, then keep the wanted classes.
+  const full = decodeDetections('yolov8', data, [1, 4 + nc, anchors], { confThreshold: 0.3, iouThreshold: 1, maxDetections: 100000 }).filter((d) => filter.has(d.classIndex));
+  assert.ok(full.length > 0);
+  assert.deepEqual(fast, full);
+});

@@ -206,6 +206,9 @@ function xywhBox(cx: number, cy: number, w: number, h: number): Box | null {
 function decodeYolov8(data: Float32Array, channels: number, anchors: number, opts: DecodeOptions): RawDetection[] {
   const nc = channels - 4;
   if (nc < 1) return [];
+  const threshold = opts.confThreshold;
+  const filter = opts.classFilter ?? null;
+  if (filter && filter.size > 0 && filter.size * 4 < nc) return decodeYolov8Filtered(data, nc, anchors, threshold, filter);
   scratch(anchors);
   const score = bestScore;
   const cls = bestClass;
@@ -225,8 +228,6 @@ function decodeYolov8(data: Float32Array, channels: number, anchors: number, opt
       }
     }
   }
-  const threshold = opts.confThreshold;
-  const filter = opts.classFilter ?? null;
   const out: RawDetection[] = [];
   for (let a = 0; a < anchors; a++) {
     const s = score[a]!;
@@ -235,6 +236,42 @@ function decodeYolov8(data: Float32Array, channels: number, anchors: number, opt
     if (filter && !filter.has(c)) continue;
     const box = xywhBox(data[a]!, data[anchors + a]!, data[2 * anchors + a]!, data[3 * anchors + a]!);
     if (box) out.push({ classIndex: c, confidence: s, box });
+  }
+  return out;
+}
+
+/**
+ * Same result as the full scan when only a few classes are wanted (car/truck/bus of 80): an
+ * anchor can only survive if one of the wanted rows reaches the threshold, so those rows are
+ * scanned first and the full argmax runs only for the few anchors that pass.
+ */
+function decodeYolov8Filtered(data: Float32Array, nc: number, anchors: number, threshold: number, filter: ReadonlySet<number>): RawDetection[] {
+  scratch(anchors);
+  const score = bestScore;
+  score.fill(-Infinity, 0, anchors);
+  for (const c of filter) {
+    if (c < 0 || c >= nc) continue;
+    const base = (4 + c) * anchors;
+    for (let a = 0; a < anchors; a++) {
+      const v = data[base + a]!;
+      if (v > score[a]!) score[a] = v;
+    }
+  }
+  const out: RawDetection[] = [];
+  for (let a = 0; a < anchors; a++) {
+    if (!(score[a]! >= threshold)) continue;
+    let best = data[4 * anchors + a]!;
+    let c = 0;
+    for (let k = 1; k < nc; k++) {
+      const v = data[(4 + k) * anchors + a]!;
+      if (v > best) {
+        best = v;
+        c = k;
+      }
+    }
+    if (!filter.has(c)) continue;
+    const box = xywhBox(data[a]!, data[anchors + a]!, data[2 * anchors + a]!, data[3 * anchors + a]!);
+    if (box) out.push({ classIndex: c, confidence: best, box });
   }
   return out;
 }
