@@ -155,3 +155,54 @@ test('SIGTERM on a busy process: in-flight requests finish, readiness drops, exi
     child.kill('SIGKILL');
   }
 });
+
+test('request body limit (MAX_IMAGE_BYTES) answers 413', async () => {
+  const running = await startInfer(base({ maxBodyBytes: 4096 }), pino({ level: 'silent' }));
+  try {
+    const r = await infer(running.url);
+    assert.equal(r.status, 413);
+    assert.equal(r.body.code, 'BODY_TOO_LARGE');
+  } finally {
+    await running.close();
+  }
+});
+
+test('a model download shows its progress in GET /v1/models/{id} while it loads', async () => {
+  const { createServer } = await import('node:http');
+  const { readFile } = await import('node:fs/promises');
+  const archive = await readFile(new URL(archiveUrl));
+  const padded = Buffer.concat([archive]);
+  // Serve the archive in slices, slowly, with a Content-Length so the percentage is known.
+  const server = createServer(async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/zip', 'content-length': String(padded.length) });
+    const step = Math.ceil(padded.length / 8);
+    for (let i = 0; i < padded.length; i += step) {
+      res.write(padded.subarray(i, i + step));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const running = await startInfer(base(), pino({ level: 'silent' }));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/fake.mpta`;
+    const load = request(`${running.url}/v1/models/slow`, { method: 'PUT', body: JSON.stringify({ modelUrl: url }), headers: { 'content-type': 'application/json' } });
+    let seen: any;
+    for (let i = 0; i < 60; i++) {
+      const info = (await (await request(`${running.url}/v1/models/slow`)).body.json()) as any;
+      if (info.state === 'loading' && info.progress?.percent > 0 && info.progress.percent < 100) {
+        seen = info;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(seen, 'progress was visible while downloading');
+    assert.equal(seen.progress.totalBytes, padded.length);
+    const done = await load;
+    assert.equal(done.statusCode, 200);
+    await done.body.dump();
+  } finally {
+    await running.close();
+    server.close();
+  }
+});

@@ -35,6 +35,8 @@ export interface RelayConfig {
   /** JPEG quality of frames sent to infer and served on /camera/…/image. */
   jpegQuality: number;
   ffmpegPath: string;
+  /** On SIGTERM: close CMS sockets, stop cameras; exit anyway after this long. */
+  shutdownTimeoutMs: number;
 }
 
 const FILE_KEYS = ['poll_interval_ms', 'max_streams', 'target_fps', 'reconnect_interval_sec', 'max_retries'] as const;
@@ -80,5 +82,6 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
     inferTimeoutMs: envInt(merged, 'INFER_TIMEOUT_MS', 60_000, { min: 100 }),
     jpegQuality: envInt(merged, 'RELAY_JPEG_QUALITY', 85, { min: 1, max: 100 }),
     ffmpegPath: envString(merged, 'FFMPEG_PATH', 'ffmpeg'),
+    shutdownTimeoutMs: envInt(merged, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
   };
 }

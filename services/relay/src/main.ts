@@ -19,7 +19,7 @@ const stop = async (signal: string): Promise<void> => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down: closing CMS sockets, stopping cameras');
-  const deadline = setTimeout(() => process.exit(0), 10_000);
+  const deadline = setTimeout(() => process.exit(0), config.shutdownTimeoutMs);
   deadline.unref();
   await relay.close();
   process.exit(0);
