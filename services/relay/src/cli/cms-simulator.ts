@@ -88,7 +88,7 @@ ws.on('message', (data) => {
   if (m.type === 'stateReport') {
     const c = (m.cameraConnections as Array<Record<string, unknown>>).find((x) => x.subscriptionIdentifier === subscriptionIdentifier);
     const online = c ? Boolean(c.online) : undefined;
-    if (!values.quiet || online !== lastOnline) console.log(`${time()} state: cpu ${m.cpuUsage}% mem ${m.memoryUsage}% gpu ${m.gpuUsage ?? '-'} | ${c ? (online ? 'online' : 'offline') : 'not subscribed (refused? see the relay log)'}`);
+    if (!values.quiet || online !== lastOnline) console.log(`${time()} state: cpu ${m.cpuUsage}% mem ${m.memoryUsage}% gpu ${m.gpuUsage ?? '-'} | ${c ? (online ? 'online' : 'offline') : 'not subscribed yet (or refused: see the relay log)'}`);
     lastOnline = online;
   } else if (m.type === 'imageDetection') console.log(`${time()} detection @${m.timestamp}: ${JSON.stringify(m.data.detection)}`);
   else if (m.type === 'patchSession') {
