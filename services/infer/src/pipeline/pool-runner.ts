@@ -16,18 +16,10 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
 
   async detect(node: PreparedNode, image: FrameImage, minConfidence: number): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
     if (node.format === 'classify') throw new Error(`${node.spec.modelId} is not a detector`);
-    const t0 = performance.now();
-    const fitted = await image.fitted(node.fit, undefined, { preferFullDecode: node.decodeFullFrame });
-    const t1 = performance.now();
+    const { fitted, input, fitMs } = await this.prepare(node, image);
     const reply = await this.pool.detect({
       kind: 'detect',
-      session: node.session,
-      pixels: fitted.pixels,
-      width: fitted.width,
-      height: fitted.height,
-      norm: node.norm,
-      inputName: node.inputName,
-      ...(fitted.placement ? { placement: fitted.placement } : {}),
+      ...input,
       format: node.format,
       confThreshold: minConfidence,
       iouThreshold: node.iouThreshold,
@@ -40,27 +32,32 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
       if (d.keypoints) det.keypoints = d.keypoints.map((p) => toSourcePoint(p, fitted.info).map((v) => Math.round(v)) as [number, number]);
       return det;
     });
-    return { detections, timings: { preprocess: t1 - t0 + reply.tensorMs, inference: reply.inferMs + reply.decodeMs } };
+    return { detections, timings: { preprocess: fitMs + reply.tensorMs, inference: reply.inferMs + reply.decodeMs } };
   }
 
-  async classify(node: PreparedNode, image: FrameImage): Promise<{ className: string; confidence: number; timings: { preprocess: number; inference: number } }> {
+  /** Pixels fitted to the node's input, and the task fields every model run shares. */
+  private async prepare(node: PreparedNode, image: FrameImage) {
     const t0 = performance.now();
-    const fitted = await image.fitted(node.fit);
-    const t1 = performance.now();
-    const reply = await this.pool.classify({
-      kind: 'classify',
+    const fitted = await image.fitted(node.fit, undefined, { preferFullDecode: node.decodeFullFrame });
+    const input = {
       session: node.session,
       pixels: fitted.pixels,
       width: fitted.width,
       height: fitted.height,
       norm: node.norm,
       inputName: node.inputName,
-      softmax: node.softmax,
-    });
+      ...(fitted.placement ? { placement: fitted.placement } : {}),
+    };
+    return { fitted, input, fitMs: performance.now() - t0 };
+  }
+
+  async classify(node: PreparedNode, image: FrameImage): Promise<{ className: string; confidence: number; timings: { preprocess: number; inference: number } }> {
+    const { input, fitMs } = await this.prepare(node, image);
+    const reply = await this.pool.classify({ kind: 'classify', ...input, softmax: node.softmax });
     return {
       className: node.classNames[reply.classIndex] ?? String(reply.classIndex),
       confidence: round4(reply.confidence),
-      timings: { preprocess: t1 - t0 + reply.tensorMs, inference: reply.inferMs },
+      timings: { preprocess: fitMs + reply.tensorMs, inference: reply.inferMs },
     };
   }
 }
