@@ -95,24 +95,25 @@ export class FrameImage implements ActionImage {
     return this.full;
   }
 
-  private async source(box: Box | undefined, preferFull = false): Promise<{ pipeline: Sharp; width: number; height: number; left: number; top: number }> {
-    if (!box && !preferFull && this.format !== 'raw') return { pipeline: this.decoder().removeAlpha().toColourspace('srgb'), width: this.width, height: this.height, left: 0, top: 0 };
+  /** A sharp pipeline over the whole image or a box of it (boxes read the full decode). */
+  private async source(box: Box | undefined, preferFull = false): Promise<{ pipeline: Sharp; width: number; height: number }> {
+    if (!box && !preferFull && this.format !== 'raw') return { pipeline: this.decoder().removeAlpha().toColourspace('srgb'), width: this.width, height: this.height };
     const full = await this.fullPixels();
     const pipeline = sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } });
-    if (!box) return { pipeline, width: full.width, height: full.height, left: 0, top: 0 };
+    if (!box) return { pipeline, width: full.width, height: full.height };
     const r = clampBox(box, full.width, full.height);
     if (!r) throw new CodedError('CROP_EMPTY', `crop box ${JSON.stringify(box)} has no area inside ${full.width}x${full.height}`, 422);
-    return { pipeline: pipeline.extract(r), width: r.width, height: r.height, left: r.left, top: r.top };
+    return { pipeline: pipeline.extract(r), width: r.width, height: r.height };
   }
 
   /**
-   * Pixels for a model input of the given size, from the whole image or a box of it.
-   * The returned info maps tensor pixels back to whole-image pixels. `preferFullDecode`
-   * reads the full-resolution decode (shared with later crops) instead of a shrunk one.
+   * Pixels for a model input of the given size. The returned info maps tensor pixels back
+   * to image pixels. `preferFullDecode` reads the full-resolution decode (shared with later
+   * crops) instead of a shrunk one.
    */
-  async fitted(target: FitTarget, box?: Box, options: { preferFullDecode?: boolean } = {}): Promise<FittedPixels> {
+  async fitted(target: FitTarget, options: { preferFullDecode?: boolean } = {}): Promise<FittedPixels> {
     try {
-      const src = await this.source(box, options.preferFullDecode);
+      const src = await this.source(undefined, options.preferFullDecode);
       let info: LetterboxInfo;
       let placement: Placement | undefined;
       let pipeline = src.pipeline;
@@ -132,12 +133,10 @@ export class FrameImage implements ActionImage {
         const left = Math.floor((w - target.width) / 2);
         const top = Math.floor((h - target.height) / 2);
         info = { srcWidth: src.width, srcHeight: src.height, dstWidth: target.width, dstHeight: target.height, scaleX: w / src.width, scaleY: h / src.height, padX: -left, padY: -top };
-        // Two pipelines: sharp applies extract-after-resize only when chained on a new instance.
-        const resized = await pipeline.resize(w, h, { fit: 'fill' }).raw().toBuffer();
-        pipeline = sharp(resized, { raw: { width: w, height: h, channels: 3 } }).extract({ left, top, width: target.width, height: target.height });
+        // extract() after resize() crops the resized image.
+        pipeline = pipeline.resize(w, h, { fit: 'fill' }).extract({ left, top, width: target.width, height: target.height });
       }
       const { data: pixels, info: out } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-      if (src.left || src.top) info = { ...info, padX: info.padX - src.left * info.scaleX, padY: info.padY - src.top * info.scaleY, srcWidth: this.width, srcHeight: this.height };
       return { pixels, width: out.width, height: out.height, info, ...(placement ? { placement } : {}) };
     } catch (err) {
       throw imageError(err);

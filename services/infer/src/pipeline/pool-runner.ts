@@ -38,7 +38,7 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
   /** Pixels fitted to the node's input, and the task fields every model run shares. */
   private async prepare(node: PreparedNode, image: FrameImage) {
     const t0 = performance.now();
-    const fitted = await image.fitted(node.fit, undefined, { preferFullDecode: node.decodeFullFrame });
+    const fitted = await image.fitted(node.fit, { preferFullDecode: node.decodeFullFrame });
     const input = {
       session: node.session,
       pixels: fitted.pixels,
