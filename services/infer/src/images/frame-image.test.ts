@@ -48,3 +48,13 @@ test('bad images get coded errors', async () => {
   const truncated = await FrameImage.open(whole.subarray(0, Math.floor(whole.length / 2)), 10_000_000);
   await assert.rejects(truncated.fitted({ width: 64, height: 64, resize: 'stretch', padValue: 0 }), (e: CodedError) => e.code === 'IMAGE_INVALID');
 });
+
+test('greyscale and alpha images become 3-channel RGB', async () => {
+  const grey = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#808080' } }).greyscale().jpeg().toBuffer();
+  const g = await FrameImage.open(grey, 10_000);
+  assert.equal((await g.fitted({ width: 16, height: 16, resize: 'stretch', padValue: 0 })).pixels.length, 16 * 16 * 3);
+  const rgba = await sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } }).png().toBuffer();
+  const a = await FrameImage.open(rgba, 10_000);
+  assert.equal((await a.crop([0, 0, 10, 10])).width, 10);
+  assert.equal((await a.fitted({ width: 16, height: 16, resize: 'letterbox', padValue: 0 })).pixels.length, 16 * 12 * 3);
+});

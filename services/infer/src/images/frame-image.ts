@@ -51,6 +51,8 @@ export class FrameImage implements ActionImage {
     readonly height: number,
     readonly format: string,
     private readonly maxPixels: number,
+    /** Plain 3-channel sRGB (the usual camera JPEG): no alpha or colourspace step needed. */
+    private readonly plainRgb = false,
   ) {}
 
   /** Reads the header only; pixels are decoded when a node needs them. */
@@ -67,7 +69,7 @@ export class FrameImage implements ActionImage {
     const height = meta.height ?? 0;
     if (!width || !height) throw new CodedError('IMAGE_INVALID', 'image has no size', 422);
     if (width * height > maxPixels) throw new CodedError('IMAGE_TOO_LARGE', `image is ${width}x${height}, over the limit of ${maxPixels} pixels`, 413);
-    return new FrameImage(encoded, width, height, meta.format, maxPixels);
+    return new FrameImage(encoded, width, height, meta.format, maxPixels, meta.channels === 3 && meta.space === 'srgb' && !meta.hasAlpha);
   }
 
   /** Builds an image from raw RGB pixels (crops that become a branch's whole input). */
@@ -77,15 +79,15 @@ export class FrameImage implements ActionImage {
     return img;
   }
 
+  /** Decodes to 3-channel sRGB whatever came in (greyscale, CMYK, alpha). */
   private decoder(): Sharp {
-    return sharp(this.encoded, { limitInputPixels: this.maxPixels, failOn: 'truncated', sequentialRead: true });
+    const s = sharp(this.encoded, { limitInputPixels: this.maxPixels, failOn: 'truncated', sequentialRead: true });
+    return this.plainRgb ? s : s.removeAlpha().toColourspace('srgb');
   }
 
   /** Full-resolution RGB, decoded once per request. */
   fullPixels(): Promise<{ data: Buffer; width: number; height: number }> {
     this.full ??= this.decoder()
-      .removeAlpha()
-      .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true })
       .then(({ data, info }) => ({ data, width: info.width, height: info.height }))
@@ -97,7 +99,7 @@ export class FrameImage implements ActionImage {
 
   /** A sharp pipeline over the whole image or a box of it (boxes read the full decode). */
   private async source(box: Box | undefined, preferFull = false): Promise<{ pipeline: Sharp; width: number; height: number }> {
-    if (!box && !preferFull && this.format !== 'raw') return { pipeline: this.decoder().removeAlpha().toColourspace('srgb'), width: this.width, height: this.height };
+    if (!box && !preferFull && this.format !== 'raw') return { pipeline: this.decoder(), width: this.width, height: this.height };
     const full = await this.fullPixels();
     const pipeline = sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } });
     if (!box) return { pipeline, width: full.width, height: full.height };
