@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import { loadRelayConfig } from '@detector-worker/relay/config';
-import { startRelay } from '@detector-worker/relay/server';
+import { buildRelay, startRelay } from '@detector-worker/relay/server';
 import { fixture, repoRoot } from '@detector-worker/shared/testing/fixtures';
 import { startRtspServer } from '@detector-worker/shared/testing/rtsp-server';
 import { startStubInfer } from '@detector-worker/shared/testing/stub-infer';
@@ -26,6 +26,30 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+test('buildRelay: routes answer before listening (inject), start() opens the port, close() is idempotent', async () => {
+  const stub = await startStubInfer();
+  const relay = await buildRelay({ ...loadRelayConfig({}), host: '127.0.0.1', port: 0, inferUrl: stub.url }, pino({ level: 'silent' }));
+  try {
+    assert.equal((await relay.app.inject({ url: '/healthz' })).statusCode, 200);
+    const ready = await relay.app.inject({ url: '/readyz' });
+    assert.deepEqual(ready.json(), { status: 'ready', subscriptions: 0, cms: 0 });
+    const missing = await relay.app.inject({ url: `/camera/${encodeURIComponent('d;c')}/image` });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.json().code, 'CAMERA_NOT_FOUND');
+    const { url, port } = await relay.start();
+    assert.ok(port > 0);
+    assert.equal(url, `http://127.0.0.1:${port}`);
+    const cms = await CmsClient.connect(`ws://127.0.0.1:${port}/`);
+    await cms.waitFor((m) => m.type === 'stateReport', 3000);
+    const closed = new Promise((r) => cms.socket.once('close', r));
+    await Promise.all([relay.close(), relay.close()]);
+    await closed;
+  } finally {
+    await relay.close();
+    await stub.close();
+  }
+});
 
 test('RELAY_TOKEN: the WebSocket and HTTP routes need it; probes and metrics do not', async () => {
   const stub = await startStubInfer();

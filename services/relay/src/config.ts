@@ -59,7 +59,19 @@ function readConfigFile(path: string): Env {
 
 export function loadRelayConfig(env: Env = process.env): RelayConfig {
   const file = env.RELAY_CONFIG ? readConfigFile(env.RELAY_CONFIG) : {};
-  const merged: Env = { ...file, ...env };
+  try {
+    return fromEnv({ ...file, ...env });
+  } catch (err) {
+    // A bad value from the file is named as the file's key, where the operator will look.
+    const variable = err instanceof CodedError ? (err.details as { variable?: string } | undefined)?.variable : undefined;
+    if (err instanceof CodedError && variable && file[variable] !== undefined && (env[variable] === undefined || env[variable] === '')) {
+      throw new CodedError('CONFIG_INVALID', `${variable.toLowerCase()} in RELAY_CONFIG=${env.RELAY_CONFIG}: ${err.message.replace(/^[A-Z_]+=/, '')}`, 500, { variable: 'RELAY_CONFIG', key: variable.toLowerCase() });
+    }
+    throw err;
+  }
+}
+
+function fromEnv(merged: Env): RelayConfig {
   const targetFps = envNumber(merged, 'TARGET_FPS', 2, { min: 0.01, max: 60 });
   return {
     host: envString(merged, 'RELAY_HOST', '0.0.0.0'),

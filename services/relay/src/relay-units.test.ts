@@ -48,4 +48,8 @@ test('config: original config.json keys and env, env wins, bad values name the v
   assert.throws(() => loadRelayConfig({ RELAY_PORT: 'eighty' }), /RELAY_PORT/);
   assert.throws(() => loadRelayConfig({ INFER_URL: 'ftp://x' }), /INFER_URL/);
   assert.throws(() => loadRelayConfig({ RELAY_CONFIG: '/nonexistent/config.json' }), /RELAY_CONFIG/);
+  writeFileSync(file, JSON.stringify({ max_streams: 'many', target_fps: 2 }));
+  assert.throws(() => loadRelayConfig({ RELAY_CONFIG: file }), /max_streams in RELAY_CONFIG=.*"many" is invalid/);
+  assert.equal(loadRelayConfig({ RELAY_CONFIG: file, MAX_STREAMS: '3' }).maxStreams, 3, 'the environment overrides a bad file value');
+  assert.throws(() => loadRelayConfig({ RELAY_CONFIG: file, MAX_STREAMS: 'x' }), /MAX_STREAMS="x" is invalid/);
 });

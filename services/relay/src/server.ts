@@ -2,9 +2,10 @@
  * Builds the relay: camera hub, subscription registry, infer client and the CMS link,
  * served by one fastify instance (WebSocket on `/`, HTTP image and health routes).
  * One frame's path: cameras/ -> subscriptions/ (group) -> inference/ (POST to infer) ->
- * routeResult() below -> cms/ (imageDetection or patchSession).
+ * resultMessage() below -> cms/ (imageDetection or patchSession).
  */
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { createLogger, type Logger } from '@detector-worker/shared/logging';
 import type { RelayConfig } from './config.js';
@@ -17,13 +18,26 @@ import { SubscriptionRegistry } from './subscriptions/registry.js';
 import { registerHttpRoutes } from './http/routes.js';
 import { RelayMetrics } from './http/metrics.js';
 
-export interface Relay {
-  url: string;
-  port: number;
+/** The relay's parts, built but not yet listening (tests reach into them). */
+export interface RelayParts {
+  app: FastifyInstance;
   config: RelayConfig;
   registry: SubscriptionRegistry;
   hub: CameraHub;
   cms: CmsLink;
+}
+
+export interface BuiltRelay extends RelayParts {
+  /** Listens on config.host:config.port (port 0 = any free port). */
+  start(): Promise<{ url: string; port: number }>;
+  /** Closes CMS sockets, drops subscriptions, waits for ffmpeg children to exit, stops listening. */
+  close(): Promise<void>;
+}
+
+/** A started relay. */
+export interface Relay extends RelayParts {
+  url: string;
+  port: number;
   close(): Promise<void>;
 }
 
@@ -43,11 +57,11 @@ export function resultMessage(r: GroupResult): import('@detector-worker/shared/p
   };
 }
 
-export async function startRelay(config: RelayConfig, logger: Logger = createLogger('relay')): Promise<Relay> {
+/** Builds the relay without listening: `await relay.start()` opens the port. */
+export async function buildRelay(config: RelayConfig, logger: Logger = createLogger('relay')): Promise<BuiltRelay> {
   const hub = new CameraHub(config, logger.child({ component: 'cameras' }));
   const client = new InferClient(config.inferUrl, config.inferToken, config.inferTimeoutMs);
   const metrics = new RelayMetrics();
-  let cms: CmsLink;
   const registry = new SubscriptionRegistry(
     hub,
     {
@@ -58,19 +72,25 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
       onResult: (r) => {
         r.subscription.last = { detection: r.answer.detection, result: r.answer.result, at: Date.now() };
         const msg = resultMessage(r);
-        if (msg) cms.broadcast(msg);
+        // `link` exists before any frame can arrive.
+        if (msg) link.broadcast(msg);
       },
     },
-    { maxStreams: config.maxStreams, targetFps: config.targetFps },
+    { maxStreams: config.maxStreams, targetFps: config.targetFps, pollIntervalMs: config.pollIntervalMs },
     logger.child({ component: 'subscriptions' }),
   );
-  cms = new CmsLink(registry, new SystemUsage(), { heartbeatIntervalMs: config.heartbeatIntervalMs, reconnectGraceMs: config.reconnectGraceMs }, logger.child({ component: 'cms' }));
-  metrics.watch(registry, hub, cms);
+  const link = new CmsLink(registry, new SystemUsage(), { heartbeatIntervalMs: config.heartbeatIntervalMs, reconnectGraceMs: config.reconnectGraceMs }, logger.child({ component: 'cms' }));
+  metrics.watch(registry, hub, link);
 
   const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger });
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   let closing = false;
-  const authorized = (token: string | undefined): boolean => !config.relayToken || token === config.relayToken;
+  const expected = config.relayToken ? Buffer.from(config.relayToken) : undefined;
+  const authorized = (token: string | undefined): boolean => {
+    if (!expected) return true;
+    const given = Buffer.from(token ?? '');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
   app.register(async (scope) => {
     scope.get('/', { websocket: true }, (socket, request) => {
       const q = request.query as { token?: string };
@@ -79,28 +99,49 @@ export async function startRelay(config: RelayConfig, logger: Logger = createLog
         socket.close(closing ? 1013 : 1008, closing ? 'shutting down' : 'unauthorized');
         return;
       }
-      cms.attach(socket, request.ip);
+      link.attach(socket, request.ip);
     });
   });
-  registerHttpRoutes(app, { registry, cms, metrics, config, ready: () => !closing, authorized });
-  await app.listen({ host: config.host, port: config.port });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.info({ port, inferUrl: config.inferUrl }, 'relay listening');
+  registerHttpRoutes(app, { registry, cms: link, metrics, config, ready: () => !closing, authorized });
+  let closed: Promise<void> | undefined;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    app,
     config,
     registry,
     hub,
-    cms,
-    close: async () => {
-      closing = true;
-      cms.close();
-      registry.clear();
-      await hub.stopAll();
-      await app.close();
-      await client.close();
+    cms: link,
+    start: async () => {
+      await app.listen({ host: config.host, port: config.port });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      logger.info({ port, inferUrl: config.inferUrl }, 'relay listening');
+      return { url: `http://127.0.0.1:${port}`, port };
+    },
+    close: () => {
+      closed ??= (async () => {
+        closing = true;
+        link.close();
+        registry.clear();
+        await hub.stopAll();
+        await app.close();
+        await client.close();
+      })();
+      return closed;
     },
   };
+}
+
+/** Builds and starts the relay. */
+export async function startRelay(config: RelayConfig, logger: Logger = createLogger('relay')): Promise<Relay> {
+  const built = await buildRelay(config, logger);
+  let listening: { url: string; port: number };
+  try {
+    listening = await built.start();
+  } catch (err) {
+    await built.close();
+    throw err;
+  }
+  const { url, port } = listening;
+  const { app, registry, hub, cms, close } = built;
+  return { app, config, registry, hub, cms, url, port, close };
 }

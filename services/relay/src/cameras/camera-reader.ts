@@ -158,7 +158,8 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
     this.retryTimer.unref();
   }
 
-  private restart(reason: string, asFailure: boolean): void {
+  /** Reopens the stream; as a failure it counts towards backoff and max_retries. */
+  protected restart(reason: string, asFailure: boolean): void {
     if (asFailure) {
       this.ended(reason);
       return;
@@ -167,10 +168,23 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
     this.connect();
   }
 
+  /** Called on every watchdog tick while running (subclasses check their own pacing). */
+  protected tick(): void {}
+
+  /** A slow rate (one frame a minute) is no stall: allow three frame intervals at least. */
+  private stallLimitMs(): number {
+    return Math.max(this.options.watchdogMs, 3000 / this.rate);
+  }
+
   private checkStall(): void {
     if (this.stopped || this.stats.state !== 'running') return;
     const since = this.stats.lastFrameAt && this.framesSinceOpen > 0 ? this.stats.lastFrameAt : this.openedAt;
-    if (Date.now() - since > this.options.watchdogMs) this.restart(`no frame for ${Date.now() - since} ms (watchdog)`, true);
+    const silent = Date.now() - since;
+    if (silent > this.stallLimitMs()) {
+      this.restart(`no frame for ${silent} ms (watchdog)`, true);
+      return;
+    }
+    this.tick();
   }
 
   private setOnline(online: boolean): void {

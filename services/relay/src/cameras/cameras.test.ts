@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffDelayMs, mayRetry } from './backoff.js';
 import { JpegSplitter } from './jpeg-splitter.js';
-import { ffmpegArgs } from './rtsp-reader.js';
+import { decodeKeyframesOnly, ffmpegArgs, sparseKeyframeInterval } from './rtsp-reader.js';
 
 const jpeg = (n: number) => Buffer.from([0xff, 0xd8, n, 0xff, 0x00, n, 0xff, 0xd9]);
 
@@ -26,12 +26,31 @@ test('backoff doubles from the interval and is capped; max_retries -1 is forever
   assert.equal(mayRetry(4, 3), false);
 });
 
-test('ffmpeg decodes keyframes only when the needed rate allows, TCP transport, no duplicated frames', () => {
+test('ffmpeg decodes keyframes only when the needed rate allows, TCP transport, one frame per 1/rate slot', () => {
   const slow = ffmpegArgs('rtsp://cam/1', 0.2, { keyframeOnlyFps: 0.5, jpegQuality: 85 });
   assert.ok(slow.includes('-skip_frame') && slow[slow.indexOf('-skip_frame') + 1] === 'nokey');
   assert.equal(slow[slow.indexOf('-rtsp_transport') + 1], 'tcp');
   assert.ok(slow.includes('vfr'));
+  assert.ok(slow.indexOf('-skip_frame') < slow.indexOf('-i'), 'an input option');
   const fast = ffmpegArgs('rtsp://cam/1', 2, { keyframeOnlyFps: 0.5, jpegQuality: 85 });
   assert.ok(!fast.includes('-skip_frame'));
-  assert.match(fast[fast.indexOf('-vf') + 1]!, /0\.5000/);
+  assert.match(fast[fast.indexOf('-vf') + 1]!, /floor\(t\*2\.000000\)/);
+  const measured = ffmpegArgs('rtsp://cam/1', 0.5, { keyframeOnlyFps: 0.5, jpegQuality: 85, keyframeIntervalMs: 4000 });
+  assert.ok(!measured.includes('-skip_frame'), 'keyframes known to be 4 s apart cannot give 0.5 fps');
+});
+
+test('keyframes-only decoding: chosen by rate, left when the keyframes prove too sparse', () => {
+  assert.equal(decodeKeyframesOnly(0.5, 0.5), true);
+  assert.equal(decodeKeyframesOnly(1, 0.5), false);
+  assert.equal(decodeKeyframesOnly(0.5, 0.5, 2000), true);
+  assert.equal(decodeKeyframesOnly(0.1, 0.5, 4000), true, 'sparse for 0.5 fps, enough for 0.1 fps');
+  assert.equal(decodeKeyframesOnly(0.5, 0.5, 4000), false);
+  // Keyframes every ~2 s for a 0.5 fps need: fine.
+  assert.equal(sparseKeyframeInterval([0, 1980, 3960, 5940], 6000, 0.5), undefined);
+  assert.equal(sparseKeyframeInterval([0, 2000], 3000, 0.5), undefined, 'too few frames to judge');
+  // Every 4 s: too sparse, from the mean of four deliveries.
+  assert.equal(sparseKeyframeInterval([0, 4000, 8000, 12000], 12000, 0.5), 4000);
+  // One keyframe and then silence far past the slot: at least that sparse.
+  assert.equal(sparseKeyframeInterval([0], 6000, 0.5), 6000);
+  assert.equal(sparseKeyframeInterval([], 60_000, 0.5), undefined, 'no frame at all is for the watchdog');
 });

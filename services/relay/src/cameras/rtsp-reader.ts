@@ -1,8 +1,10 @@
 /**
  * An RTSP camera read by one ffmpeg child (RTSP over TCP), which decodes only what the
  * subscriptions need: at or below the keyframe-only rate it skips non-key frames entirely
- * (the decoder's cost drops to the keyframes), and a select filter passes at most `rate`
- * frames per second without ever duplicating one. Frames arrive as MJPEG on stdout.
+ * (the decoder's cost drops to the keyframes), and a select filter passes the first frame of
+ * every 1/rate-second slot, so at most `rate` frames per second and never a duplicate.
+ * Frames arrive as MJPEG on stdout. A camera whose keyframes turn out too sparse for the
+ * needed rate is reopened decoding every frame (its keyframe interval is remembered).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '@detector-worker/shared/logging';
@@ -22,9 +24,35 @@ function mjpegQscale(quality: number): number {
   return Math.max(2, Math.min(31, Math.round(31 - (quality / 100) * 29)));
 }
 
-export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'>): string[] {
-  const keyframesOnly = rate <= options.keyframeOnlyFps;
-  const interval = (1 / rate).toFixed(4);
+/** Keyframes slower than this multiple of the needed interval are too sparse to decode alone. */
+const SPARSE_FACTOR = 1.25;
+
+/**
+ * Whether decoding keyframes alone is enough: the rate is at or below the configured
+ * keyframe-only rate, and the camera's keyframe interval (once measured) fits the rate.
+ */
+export function decodeKeyframesOnly(rate: number, keyframeOnlyFps: number, keyframeIntervalMs?: number): boolean {
+  if (rate > keyframeOnlyFps) return false;
+  return keyframeIntervalMs === undefined || keyframeIntervalMs <= (SPARSE_FACTOR * 1000) / rate;
+}
+
+/**
+ * The keyframe interval when keyframes-only decoding delivers too few frames for `rate`,
+ * judged from the delivery times since the stream opened (ms); undefined while it is fine.
+ */
+export function sparseKeyframeInterval(times: readonly number[], now: number, rate: number): number | undefined {
+  const need = 1000 / rate;
+  const last = times.at(-1);
+  // Waiting far longer than a frame slot since the last keyframe: at least that sparse.
+  if (last !== undefined && now - last > 2.5 * need) return now - last;
+  if (times.length < 4) return undefined;
+  const mean = (last! - times[0]!) / (times.length - 1);
+  return mean > SPARSE_FACTOR * need ? mean : undefined;
+}
+
+export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'> & { keyframeIntervalMs?: number }): string[] {
+  const keyframesOnly = decodeKeyframesOnly(rate, options.keyframeOnlyFps, options.keyframeIntervalMs);
+  const perSecond = rate.toFixed(6);
   return [
     '-hide_banner',
     '-nostdin',
@@ -45,8 +73,11 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
     '-an',
     '-sn',
     '-dn',
+    // The first frame of each 1/rate slot. Slots rather than "rate seconds since the last
+    // one" so keyframes a hair closer than the interval are not skipped every other time,
+    // and "not equal" rather than "greater" so a timestamp jump backwards cannot stall it.
     '-vf',
-    `select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${interval})'`,
+    `select='isnan(prev_selected_t)+not(eq(floor(t*${perSecond})\\,floor(prev_selected_t*${perSecond})))'`,
     '-vsync',
     'vfr',
     '-f',
@@ -64,6 +95,10 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
 
 export class RtspReader extends CameraReader {
   private child: ChildProcess | undefined;
+  /** The camera's keyframe interval, once keyframes-only decoding showed it too sparse. */
+  private keyframeIntervalMs: number | undefined;
+  /** Delivery times since the stream opened in keyframes-only mode (the last few). */
+  private keyframeTimes: number[] = [];
 
   constructor(source: CameraSource, private readonly rtsp: RtspOptions, logger: Logger, rate: number) {
     super(source, rtsp, logger, rate);
@@ -82,9 +117,35 @@ export class RtspReader extends CameraReader {
     return before !== after;
   }
 
+  /** Whether the running ffmpeg decodes keyframes only. */
+  get keyframesOnly(): boolean {
+    return decodeKeyframesOnly(this.rate, this.rtsp.keyframeOnlyFps, this.keyframeIntervalMs);
+  }
+
+  protected override deliver(jpeg: Buffer): void {
+    super.deliver(jpeg);
+    if (!this.keyframesOnly) return;
+    this.keyframeTimes.push(Date.now());
+    if (this.keyframeTimes.length > 10) this.keyframeTimes.shift();
+    this.checkKeyframePace();
+  }
+
+  protected override tick(): void {
+    if (this.keyframesOnly) this.checkKeyframePace();
+  }
+
+  private checkKeyframePace(): void {
+    const interval = sparseKeyframeInterval(this.keyframeTimes, Date.now(), this.rate);
+    if (interval === undefined) return;
+    this.keyframeIntervalMs = Math.round(interval);
+    this.logger.info({ keyframeIntervalMs: this.keyframeIntervalMs, rate: this.rate }, 'keyframes too sparse for the needed rate; decoding every frame');
+    this.restart('keyframes too sparse', false);
+  }
+
   protected open(): void {
-    const args = ffmpegArgs(this.source.url, this.rate, this.rtsp);
-    this.logger.debug({ url: redactUrl(this.source.url), rate: this.rate, keyframesOnly: this.rate <= this.rtsp.keyframeOnlyFps }, 'starting ffmpeg');
+    this.keyframeTimes = [];
+    const args = ffmpegArgs(this.source.url, this.rate, { ...this.rtsp, keyframeIntervalMs: this.keyframeIntervalMs });
+    this.logger.debug({ url: redactUrl(this.source.url), rate: this.rate, keyframesOnly: this.keyframesOnly }, 'starting ffmpeg');
     const child = spawn(this.rtsp.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const splitter = new JpegSplitter();

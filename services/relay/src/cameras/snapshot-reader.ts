@@ -1,6 +1,7 @@
 /** An HTTP snapshot camera: one undici GET every interval, with a timeout. */
 import { request } from 'undici';
 import type { Logger } from '@detector-worker/shared/logging';
+import { readBodyCapped } from '../http-body.js';
 import { CameraReader, type ReaderOptions } from './camera-reader.js';
 import type { CameraSource } from './frame.js';
 
@@ -35,8 +36,14 @@ export class SnapshotReader extends CameraReader {
           await res.body.dump();
           throw new Error(`snapshot answered HTTP ${res.statusCode}`);
         }
-        const body = Buffer.from(await res.body.arrayBuffer());
-        if (body.length > (this.snapshot.maxBytes ?? 32 * 1024 * 1024)) throw new Error('snapshot too large');
+        const max = this.snapshot.maxBytes ?? 32 * 1024 * 1024;
+        const declared = Number(res.headers['content-length']);
+        if (declared > max) {
+          res.body.destroy();
+          throw new Error(`snapshot of ${declared} bytes is over the ${max} byte limit`);
+        }
+        const body = await readBodyCapped(res.body, max);
+        if (!body) throw new Error(`snapshot is over the ${max} byte limit`);
         if (body[0] !== 0xff || body[1] !== 0xd8) throw new Error('snapshot is not a JPEG');
         if (abort.signal.aborted) return;
         this.deliver(body);

@@ -50,7 +50,12 @@ export class CmsLink {
         log.warn({ type: parsed.type, reason: parsed.reason }, 'CMS message ignored');
         return;
       }
-      this.handle(parsed.command, socket, log);
+      try {
+        this.handle(parsed.command, socket, log);
+      } catch (err) {
+        // A bug in handling one command must not take the CMS connection (or the process) down.
+        log.error({ type: parsed.command.type, err }, 'CMS command failed');
+      }
     });
     socket.on('error', (err) => log.warn({ err: err.message }, 'CMS socket error'));
     socket.on('close', () => {

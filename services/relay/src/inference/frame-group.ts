@@ -104,6 +104,8 @@ export class FrameGroup {
     const jpeg = this.crop ? await cropJpeg(frame.jpeg, this.crop, this.deps.jpegQuality) : frame.jpeg;
     if (!jpeg) {
       this.count('CROP_OUTSIDE_FRAME');
+      // Known only once frames arrive (the CMS does not know the resolution); said once.
+      if (this.stats.errors.CROP_OUTSIDE_FRAME === 1) this.deps.logger.warn({ group: this.key, crop: this.crop }, 'crop lies outside the camera frame; nothing is sent for it');
       return;
     }
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));

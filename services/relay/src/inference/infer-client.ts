@@ -4,6 +4,10 @@
  * 5xx and 429 (honouring Retry-After).
  */
 import { Agent, request } from 'undici';
+import { readBodyCapped } from '../http-body.js';
+
+/** Infer answers are small JSON; anything near this is broken. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
 export interface InferRequest {
   modelId: string;
@@ -23,6 +27,28 @@ export interface InferAnswer {
 }
 
 export type InferOutcome = { ok: true; answer: InferAnswer; latencyMs: number } | { ok: false; code: string; status: number; message: string; retryAfterMs?: number; latencyMs: number };
+
+/** Longest Retry-After honoured: a confused server cannot park a camera for hours. */
+export const MAX_RETRY_AFTER_MS = 300_000;
+
+/** Retry-After as delay-seconds or an HTTP date, in milliseconds from `now`, capped. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text || !text.trim()) return undefined;
+  const trimmed = text.trim();
+  const ms = /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(ms)));
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An answer is usable when it is an object whose `detection` is a flat object or null. */
+export function validAnswer(body: unknown): body is InferAnswer {
+  return isPlainObject(body) && (body.detection === null || body.detection === undefined || isPlainObject(body.detection));
+}
 
 export class InferClient {
   private readonly agent: Agent;
@@ -48,7 +74,9 @@ export class InferClient {
         dispatcher: this.agent,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      const text = await res.body.text();
+      const raw = await readBodyCapped(res.body, MAX_ANSWER_BYTES);
+      if (!raw) return { ok: false, status: res.statusCode, code: 'INFER_BAD_ANSWER', message: `infer answer over ${MAX_ANSWER_BYTES} bytes`, latencyMs: performance.now() - started };
+      const text = raw.toString('utf8');
       const latencyMs = performance.now() - started;
       let body: unknown;
       try {
@@ -56,15 +84,18 @@ export class InferClient {
       } catch {
         body = undefined;
       }
-      if (res.statusCode === 200 && body && typeof body === 'object') return { ok: true, answer: body as InferAnswer, latencyMs };
-      const err = (body ?? {}) as { code?: string; message?: string };
-      const retry = Number(res.headers['retry-after']);
+      if (res.statusCode === 200) {
+        if (validAnswer(body)) return { ok: true, answer: { ...body, detection: body.detection ?? null }, latencyMs };
+        return { ok: false, status: 200, code: 'INFER_BAD_ANSWER', message: 'infer answered 200 without a usable JSON body', latencyMs };
+      }
+      const err = isPlainObject(body) ? (body as { code?: unknown; message?: unknown }) : {};
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
       return {
         ok: false,
         status: res.statusCode,
-        code: err.code ?? `HTTP_${res.statusCode}`,
-        message: err.message ?? text.slice(0, 200),
-        ...(Number.isFinite(retry) && retry >= 0 ? { retryAfterMs: retry * 1000 } : {}),
+        code: typeof err.code === 'string' ? err.code.slice(0, 64) : `HTTP_${res.statusCode}`,
+        message: typeof err.message === 'string' ? err.message.slice(0, 500) : text.slice(0, 200),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
         latencyMs,
       };
     } catch (e) {

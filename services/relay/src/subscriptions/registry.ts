@@ -30,8 +30,14 @@ export type SubscribeOutcome = { status: 'added' | 'unchanged' | 'updated' } | {
 
 export interface RegistryOptions {
   maxStreams: number;
+  /** Frames per second an RTSP camera is read at. */
   targetFps: number;
+  /** The original worker's frame processing interval: caps the RTSP rate at 1000/poll ms. */
+  pollIntervalMs?: number;
 }
+
+/** Displays whose session is remembered before any of their subscriptions exists. */
+const MAX_REMEMBERED_SESSIONS = 10_000;
 
 export class SubscriptionRegistry {
   private readonly subs = new Map<string, Subscription>();
@@ -86,8 +92,12 @@ export class SubscriptionRegistry {
 
   /** Sets (or clears, with null) the session of every subscription of the display. */
   setSessionId(displayId: string, sessionId: string | number | null): number {
-    if (sessionId === null) this.sessions.delete(displayId);
-    else this.sessions.set(displayId, sessionId);
+    this.sessions.delete(displayId);
+    if (sessionId !== null) {
+      // Bounded: a CMS naming endless displays cannot grow this without limit.
+      if (this.sessions.size >= MAX_REMEMBERED_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+      this.sessions.set(displayId, sessionId);
+    }
     let n = 0;
     for (const sub of this.subs.values()) {
       if (sub.id.startsWith(`${displayId};`)) {
@@ -122,8 +132,11 @@ export class SubscriptionRegistry {
     for (const id of [...this.subs.keys()]) this.unsubscribe(id);
   }
 
-  private rateFor(source: CameraSource): number {
-    return source.kind === 'snapshot' ? 1000 / (source.intervalMs ?? 5000) : this.options.targetFps;
+  /** Frames per second a group needs from its camera. */
+  rateFor(source: CameraSource): number {
+    if (source.kind === 'snapshot') return 1000 / (source.intervalMs ?? 5000);
+    const poll = this.options.pollIntervalMs;
+    return poll ? Math.min(this.options.targetFps, 1000 / poll) : this.options.targetFps;
   }
 
   private joinGroup(sub: Subscription): FrameGroup {

@@ -1,0 +1,98 @@
+/**
+ * The RTSP reader's decode economy against a real RTSP server (the fixture video re-encoded
+ * with a keyframe every second): at a rate the keyframes can give, ffmpeg decodes keyframes
+ * only; a faster need reopens it decoding every frame; keyframes that turn out too sparse
+ * for the need make the reader leave keyframes-only decoding by itself.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { pino } from 'pino';
+import { loadRelayConfig } from '@detector-worker/relay/config';
+import { CameraHub } from '@detector-worker/relay/cameras/camera-hub';
+import type { CameraSource, Frame } from '@detector-worker/relay/cameras/frame';
+import type { RtspReader } from '@detector-worker/relay/cameras/rtsp-reader';
+import { fixture, fixturesRequired } from '@detector-worker/shared/testing/fixtures';
+import { startRtspServer, type RtspTestServer } from '@detector-worker/shared/testing/rtsp-server';
+
+const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
+let rtsp: RtspTestServer | undefined;
+
+before(async () => {
+  if (!hasFfmpeg) {
+    if (fixturesRequired()) throw new Error('ffmpeg is not installed (apt-get install -y ffmpeg)');
+    return;
+  }
+  const video = fixture({ skip: () => undefined }, 'video/traffic_640x360.mp4');
+  if (video) rtsp = await startRtspServer(video);
+});
+
+after(async () => {
+  await rtsp?.stop();
+});
+
+/** The command line of the reader's ffmpeg child. */
+function argsOf(reader: RtspReader): string {
+  return execFileSync('ps', ['-o', 'args=', '-p', String(reader.pid)]).toString();
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function hubWith(keyframeOnlyFps: number): CameraHub {
+  return new CameraHub({ ...loadRelayConfig({}), keyframeOnlyFps, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
+}
+
+test('keyframes only while they give the rate; a faster need reopens ffmpeg decoding every frame', async (t) => {
+  if (!hasFfmpeg) return t.skip('ffmpeg is not installed');
+  if (!rtsp) return t.skip('fixture video missing');
+  const hub = hubWith(1);
+  const source: CameraSource = { kind: 'rtsp', url: rtsp.url };
+  try {
+    const reader = hub.acquire(source, 'slow', 1) as RtspReader;
+    const frames: Frame[] = [];
+    reader.on('frame', (f) => frames.push(f));
+    await until('three frames', () => frames.length >= 3);
+    assert.equal(reader.keyframesOnly, true, 'one keyframe a second is enough for 1 fps');
+    assert.match(argsOf(reader), /-skip_frame nokey/);
+    assert.ok(frames.every((f) => f.jpeg[0] === 0xff && f.jpeg[1] === 0xd8 && f.jpeg.at(-1) === 0xd9), 'whole JPEGs');
+
+    const firstPid = reader.pid;
+    hub.acquire(source, 'fast', 2);
+    assert.equal(hub.readers().length, 1, 'still one reader for the camera');
+    await until('ffmpeg reopened', () => reader.pid !== undefined && reader.pid !== firstPid && reader.processRunning);
+    assert.equal(reader.keyframesOnly, false);
+    assert.doesNotMatch(argsOf(reader), /-skip_frame/);
+    const seen = frames.length;
+    await until('frames after the reopen', () => frames.length >= seen + 2);
+  } finally {
+    await hub.stopAll();
+  }
+});
+
+test('keyframes too sparse for the need: the reader measures them and decodes every frame', async (t) => {
+  if (!hasFfmpeg) return t.skip('ffmpeg is not installed');
+  if (!rtsp) return t.skip('fixture video missing');
+  // 2 fps may use keyframes only by configuration, but the camera sends one a second.
+  const hub = hubWith(2);
+  try {
+    const reader = hub.acquire({ kind: 'rtsp', url: rtsp.url }, 'user', 2) as RtspReader;
+    let frames = 0;
+    reader.on('frame', () => frames++);
+    await until('the first frame', () => frames > 0);
+    assert.match(argsOf(reader), /-skip_frame nokey/, 'starts on keyframes');
+    await until('keyframes-only abandoned', () => !reader.keyframesOnly);
+    await until('the new ffmpeg running', () => reader.processRunning);
+    assert.doesNotMatch(argsOf(reader), /-skip_frame/);
+    const seen = frames;
+    await until('frames keep coming', () => frames >= seen + 2);
+    assert.equal(reader.stats.reconnects, 0, 'a planned reopen, not a failure');
+  } finally {
+    await hub.stopAll();
+  }
+});
