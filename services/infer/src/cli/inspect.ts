@@ -1,0 +1,112 @@
+/**
+ * `mpta inspect`: a prepared pipeline as a tree an archive author can read (and as JSON for
+ * scripts). Everything shown is what the loader worked out (task, decoder format, input
+ * size, class names from the model), not what pipeline.json claims. Server passwords are
+ * never shown.
+ */
+import type { PipelineFile } from '@detector-worker/shared/pipeline/schema';
+import type { PreparedNode, PreparedPipeline } from '../models/prepare.js';
+
+export interface NodeDescription {
+  modelId: string;
+  /** JSON path of the node in pipeline.json. */
+  path: string;
+  modelFile: string;
+  task: 'detect' | 'classify';
+  format: string;
+  input: { width: number; height: number; resize: string };
+  classNames: string[];
+  triggerClasses: string[];
+  minConfidence: number;
+  crop: boolean;
+  cropClass?: string;
+  parallel: boolean;
+  actions: string[];
+  parallelActions: string[];
+  branches: NodeDescription[];
+}
+
+export interface ServerDescription {
+  host: string;
+  port: number;
+  /** Redis db number, PostgreSQL database name. */
+  database: string | number;
+  /** Whether credentials are configured; their values are never shown. */
+  credentials: boolean;
+}
+
+export interface PipelineDescription {
+  redis?: ServerDescription;
+  postgresql?: ServerDescription;
+  pipeline: NodeDescription;
+}
+
+/** Class names shown per node in the text tree; JSON always has them all. */
+const SHOWN_CLASSES = 10;
+
+function describeNode(n: PreparedNode): NodeDescription {
+  const s = n.spec;
+  return {
+    modelId: s.modelId,
+    path: n.path,
+    modelFile: s.modelFile,
+    task: n.task,
+    format: n.format,
+    input: { width: n.fit.width, height: n.fit.height, resize: n.fit.resize },
+    classNames: n.classNames,
+    triggerClasses: s.triggerClasses,
+    minConfidence: s.minConfidence,
+    crop: s.crop === true,
+    // The original crops the first trigger class when cropClass is not given.
+    ...(s.crop ? { cropClass: s.cropClass ?? s.triggerClasses[0] } : {}),
+    parallel: s.parallel === true,
+    actions: (s.actions ?? []).map((a) => a.type),
+    parallelActions: (s.parallelActions ?? []).map((a) => a.type),
+    branches: n.branches.map(describeNode),
+  };
+}
+
+function describeServers(file: PipelineFile): Omit<PipelineDescription, 'pipeline'> {
+  const out: Omit<PipelineDescription, 'pipeline'> = {};
+  if (file.redis) out.redis = { host: file.redis.host, port: file.redis.port, database: file.redis.db ?? 0, credentials: Boolean(file.redis.password) };
+  if (file.postgresql) {
+    const pg = file.postgresql;
+    out.postgresql = { host: pg.host, port: pg.port, database: pg.database, credentials: Boolean(pg.username || pg.password) };
+  }
+  return out;
+}
+
+export function describePipeline(prepared: PreparedPipeline): PipelineDescription {
+  return { ...describeServers(prepared.file), pipeline: describeNode(prepared.root) };
+}
+
+function classList(names: readonly string[]): string {
+  if (names.length === 0) return '(none)';
+  if (names.length <= SHOWN_CLASSES) return names.join(', ');
+  return `${names.slice(0, SHOWN_CLASSES).join(', ')}, … (${names.length} classes)`;
+}
+
+function serverLine(kind: string, s: ServerDescription, database: string): string {
+  return `${kind}: ${s.host}:${s.port} ${database}${s.credentials ? ' (credentials hidden)' : ''}`;
+}
+
+/** The text tree: one header line per node, its details indented below, branches deeper. */
+export function renderPipeline(d: PipelineDescription): string {
+  const lines: string[] = [];
+  if (d.redis) lines.push(serverLine('redis', d.redis, `db ${d.redis.database}`));
+  if (d.postgresql) lines.push(serverLine('postgresql', d.postgresql, `database ${d.postgresql.database}`));
+  const walk = (n: NodeDescription, depth: number): void => {
+    // A node's name sits 4 columns deeper per level, its details 4 deeper than its name.
+    const column = 4 * depth;
+    const detail = ' '.repeat(column + 4);
+    lines.push(`${depth ? `${' '.repeat(column - 2)}└ ` : ''}${n.modelId}  [${n.task}, ${n.format}, ${n.input.width}x${n.input.height} ${n.input.resize}]  ${n.modelFile}`);
+    lines.push(`${detail}classes: ${classList(n.classNames)}`);
+    const flags = [n.crop ? `crop ${n.cropClass}` : '', n.parallel ? 'parallel' : ''].filter(Boolean);
+    lines.push(`${detail}trigger: ${n.triggerClasses.join(', ')} @ >= ${n.minConfidence}${flags.length ? `; ${flags.join('; ')}` : ''}`);
+    if (n.actions.length) lines.push(`${detail}actions: ${n.actions.join(', ')}`);
+    if (n.parallelActions.length) lines.push(`${detail}parallelActions: ${n.parallelActions.join(', ')}`);
+    n.branches.forEach((b) => walk(b, depth + 1));
+  };
+  walk(d.pipeline, 0);
+  return lines.join('\n');
+}
