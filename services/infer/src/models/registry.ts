@@ -12,10 +12,9 @@ import { CodedError, errorMessage } from '@detector-worker/shared/errors';
 import { redactUrl, type Logger } from '@detector-worker/shared/logging';
 import type { ActionRunner } from '../pipeline/types.js';
 import type { InferencePool } from '../workers/pool.js';
-import { checkPipelineActions } from '../actions/check.js';
-import { loadPipelineArchive } from './archive.js';
+import { loadRunnablePipeline } from './load-pipeline.js';
 import { downloadArchive } from './download.js';
-import { preparePipeline, type PreparedPipeline } from './prepare.js';
+import type { PreparedPipeline } from './prepare.js';
 
 export type ModelState = 'loading' | 'ready' | 'failed';
 
@@ -210,12 +209,7 @@ export class ModelRegistry {
     });
     record.archiveBytes = bytes;
     this.stats.loads++;
-    const loaded = await loadPipelineArchive(archive, extracted, this.options.archive);
-    const actionProblems = checkPipelineActions(loaded.pipeline);
-    if (actionProblems.length) {
-      throw new CodedError('PIPELINE_INVALID', `pipeline.json actions are invalid: ${actionProblems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, 422, { problems: actionProblems });
-    }
-    const pipeline = await preparePipeline(key, loaded, this.pool, { intraOpThreads: this.options.intraOpThreads });
+    const { archive: loaded, pipeline } = await loadRunnablePipeline(key, archive, extracted, this.pool, { archive: this.options.archive, intraOpThreads: this.options.intraOpThreads });
     this.actions.attach(key, {
       ...(loaded.pipeline.redis ? { redis: loaded.pipeline.redis } : {}),
       ...(loaded.pipeline.postgresql ? { postgresql: loaded.pipeline.postgresql } : {}),
