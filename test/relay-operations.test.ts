@@ -74,6 +74,24 @@ test('RELAY_TOKEN: the WebSocket and HTTP routes need it; probes and metrics do 
   }
 });
 
+test('INFER_TOKEN: the relay sends it to infer as a bearer token', async () => {
+  const stub = await startStubInfer();
+  const camera = (await import('node:http')).createServer(async (_req, res) => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(await (await import('sharp')).default({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).jpeg().toBuffer()));
+  await new Promise<void>((r) => camera.listen(0, '127.0.0.1', r));
+  const relay = await startRelay({ ...loadRelayConfig({}), host: '127.0.0.1', port: 0, inferUrl: stub.url, inferToken: 'infer-secret' }, pino({ level: 'silent' }));
+  const cms = await CmsClient.connect(`ws://127.0.0.1:${relay.port}/`);
+  try {
+    cms.send({ type: 'subscribe', payload: { subscriptionIdentifier: 'd;c', snapshotUrl: `http://127.0.0.1:${(camera.address() as { port: number }).port}/s.jpg`, snapshotInterval: 200, modelUrl: 'http://m/x.mpta', modelName: 'x', modelId: 1 } });
+    await cms.waitFor((m) => m.type === 'imageDetection', 10_000);
+    assert.equal(stub.requests[0]!.authorization, 'Bearer infer-secret');
+  } finally {
+    await cms.close();
+    await relay.close();
+    await stub.close();
+    camera.close();
+  }
+});
+
 test('invalid configuration stops both services at start, naming the variable', () => {
   const relay = spawnSync(process.execPath, [join(repoRoot, 'services/relay/dist/main.js')], { env: { ...process.env, RELAY_PORT: 'not-a-port', LOG_PRETTY: '0' }, encoding: 'utf8', timeout: 20_000 });
   assert.equal(relay.status, 1);
