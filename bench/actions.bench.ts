@@ -60,29 +60,32 @@ async function main(): Promise<void> {
   const plain = await writeMpta(work, 'plain.mpta', { pipeline: { pipeline: detector }, files });
   const r = redisServer.config;
   const p = pgServer.config;
+  const servers = {
+    redis: { host: r.host, port: r.port, db: r.db },
+    postgresql: { host: p.host, port: p.port, database: p.database, username: p.user, password: p.password ?? '' },
+  };
+  const upsert = { type: 'postgresql_update_combined', table: `${schema}.cars`, key_field: 'session_id', key_value: '{session_id}', waitForBranches: [], fields: { car_model: '{class}', updated_at: 'NOW()' } };
   const withActions = await writeMpta(work, 'actions.mpta', {
     pipeline: {
-      redis: { host: r.host, port: r.port, db: r.db },
-      postgresql: { host: p.host, port: p.port, database: p.database, username: p.user, password: p.password ?? '' },
+      ...servers,
       pipeline: {
         ...detector,
         actions: [
           { type: 'redis_save_image', region: 'car', key: `bench:${schema}:{session_id}:{filename}`, expire_seconds: 60 },
           { type: 'redis_publish', channel: `bench:${schema}`, message: '{"event":"car","session":"{session_id}","image":"{image_key}"}' },
         ],
-        parallelActions: [{ type: 'postgresql_update_combined', table: `${schema}.cars`, key_field: 'session_id', key_value: '{session_id}', waitForBranches: [], fields: { car_model: '{class}', updated_at: 'NOW()' } }],
+        parallelActions: [upsert],
       },
     },
     files,
   });
   const noImage = await writeMpta(work, 'noimage.mpta', {
     pipeline: {
-      redis: { host: r.host, port: r.port, db: r.db },
-      postgresql: { host: p.host, port: p.port, database: p.database, username: p.user, password: p.password ?? '' },
+      ...servers,
       pipeline: {
         ...detector,
         actions: [{ type: 'redis_publish', channel: `bench:${schema}`, message: '{"event":"car","session":"{session_id}"}' }],
-        parallelActions: [{ type: 'postgresql_update_combined', table: `${schema}.cars`, key_field: 'session_id', key_value: '{session_id}', waitForBranches: [], fields: { car_model: '{class}', updated_at: 'NOW()' } }],
+        parallelActions: [upsert],
       },
     },
     files,

@@ -138,6 +138,35 @@ describe('synthetic models (no fixtures needed)', () => {
       'MODEL_OUTPUT_UNSUPPORTED',
     ],
     [
+      'model input that is not [N,3,H,W]',
+      async () =>
+        writeMpta(work, 'gray.mpta', {
+          pipeline: { pipeline: { modelId: 'a', modelFile: 'a.onnx', minConfidence: 0.5, triggerClasses: ['car'], classNames: ['car'] } },
+          files: { 'a.onnx': Buffer.from(buildConstantOutputModel({ inputDims: [1, 1, 32, 32], outputDims: [1, 5, 4], values: new Float32Array(20) })) },
+        }),
+      422,
+      'MODEL_INPUT_UNSUPPORTED',
+    ],
+    [
+      'branch triggered by a class its parent never produces',
+      async () =>
+        writeMpta(work, 'orphan.mpta', {
+          pipeline: {
+            pipeline: {
+              modelId: 'det',
+              modelFile: 'det.onnx',
+              minConfidence: 0.5,
+              triggerClasses: ['thing'],
+              branches: [{ modelId: 'child', modelFile: 'det.onnx', minConfidence: 0.5, triggerClasses: ['Frontal'] }],
+            },
+          },
+          files: { 'det.onnx': Buffer.from(fakeDetector()) },
+        }),
+      422,
+      'PIPELINE_INVALID',
+      (b) => assert.ok(b.problems.some((p: any) => p.path === '$.pipeline.branches[0].triggerClasses[0]'), JSON.stringify(b)),
+    ],
+    [
       'zip bomb',
       async () => writeMpta(work, 'bomb.mpta', { compression: 'DEFLATE', pipeline: { pipeline: {} }, files: { 'zeros.bin': Buffer.alloc(60 * 1024 * 1024) } }),
       422,

@@ -94,6 +94,21 @@ test('backpressure: a burst past INFER_MAX_QUEUE gets 429 with Retry-After, the 
   }
 });
 
+test('a draining instance refuses new inference with 503 SHUTTING_DOWN and is not ready', async () => {
+  const running = await startInfer(base(), pino({ level: 'silent' }));
+  try {
+    assert.equal((await infer(running.url)).status, 200);
+    running.service.drain();
+    const refused = await infer(running.url, {}, '');
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.code, 'SHUTTING_DOWN');
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.equal((await request(`${running.url}/readyz`)).statusCode, 503);
+  } finally {
+    await running.close();
+  }
+});
+
 test('metrics: requests by model and status, loads, queue, in-flight, models', async () => {
   const running = await startInfer(base(), pino({ level: 'silent' }));
   try {

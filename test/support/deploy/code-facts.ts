@@ -69,9 +69,9 @@ export class CodeFacts {
     return new RegExp(`\\.get\\s*(<[^(]*>)?\\(\\s*(['"\`])${escape(path)}\\2`).test(this.source(service));
   }
 
-  /** Whether a Prometheus metric of this name is registered by the service. */
+  /** Whether the service registers a Prometheus metric of this name (a string literal in its source). */
   registersMetric(service: ServiceName, metric: string): boolean {
-    return new RegExp(`name:\\s*(['"\`])${escape(metric)}\\1`).test(this.source(service));
+    return new RegExp(`(['"\`])${escape(metric)}\\1`).test(this.source(service));
   }
 
   /**

@@ -25,30 +25,9 @@ export class InferMetrics {
       registers: [this.registry],
     });
     this.actionOutcomes = new Counter({ name: 'infer_action_outcomes_total', help: 'Pipeline action outcomes by type and status', labelNames: ['type', 'status'], registers: [this.registry] });
-    new Gauge({
-      name: 'infer_requests_in_flight',
-      help: 'Infer requests being served (the per-pod HPA metric)',
-      registers: [this.registry],
-      collect() {
-        this.set(service.inFlight);
-      },
-    });
-    new Gauge({
-      name: 'infer_queue_depth',
-      help: 'Inference tasks waiting for a worker thread',
-      registers: [this.registry],
-      collect() {
-        this.set(service.pool.queueSize);
-      },
-    });
-    new Gauge({
-      name: 'infer_models_loaded',
-      help: 'Pipelines ready to serve',
-      registers: [this.registry],
-      collect() {
-        this.set(service.registry.loadedCount);
-      },
-    });
+    this.scalar('infer_requests_in_flight', 'Infer requests being served (the per-pod HPA metric)', () => service.inFlight);
+    this.scalar('infer_queue_depth', 'Inference tasks waiting for a worker thread', () => service.pool.queueSize);
+    this.scalar('infer_models_loaded', 'Pipelines ready to serve', () => service.registry.loadedCount);
     new Gauge({
       name: 'infer_model_memory_bytes',
       help: 'Estimated memory of each loaded pipeline (model bytes x workers x 2)',
@@ -60,41 +39,13 @@ export class InferMetrics {
       },
     });
     const stats = service.registry.stats;
-    new Gauge({
-      name: 'infer_model_loads_total',
-      help: 'Pipeline loads started (counter semantics)',
-      registers: [this.registry],
-      collect() {
-        this.set(stats.loads);
-      },
-    });
-    new Gauge({
-      name: 'infer_model_load_failures_total',
-      help: 'Pipeline loads that failed (counter semantics)',
-      registers: [this.registry],
-      collect() {
-        this.set(stats.loadFailures);
-      },
-    });
-    new Gauge({
-      name: 'infer_model_downloads_total',
-      help: 'Archive downloads started (counter semantics)',
-      registers: [this.registry],
-      collect() {
-        this.set(stats.downloads);
-      },
-    });
+    this.scalar('infer_model_loads_total', 'Pipeline loads started (counter semantics)', () => stats.loads);
+    this.scalar('infer_model_load_failures_total', 'Pipeline loads that failed (counter semantics)', () => stats.loadFailures);
+    this.scalar('infer_model_downloads_total', 'Archive downloads started (counter semantics)', () => stats.downloads);
     const actions = service.actions as Partial<{ stats(): ActionStats }>;
     if (typeof actions.stats === 'function') {
       const stats = () => actions.stats!();
-      new Gauge({
-        name: 'infer_action_retry_pending',
-        help: 'Redis / PostgreSQL writes waiting in retry queues (their server is down)',
-        registers: [this.registry],
-        collect() {
-          this.set(stats().pending);
-        },
-      });
+      this.scalar('infer_action_retry_pending', 'Redis / PostgreSQL writes waiting in retry queues (their server is down)', () => stats().pending);
       new Gauge({
         name: 'infer_action_writes_total',
         help: 'Action writes by type and fate: queued for retry, retried later, dropped (counter semantics)',
@@ -116,6 +67,18 @@ export class InferMetrics {
   }
 
   readonly loadDuration: Histogram;
+
+  /** A single-value gauge read when /metrics is scraped. */
+  private scalar(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
 
   observeRequest(model: string, status: number, seconds: number): void {
     const labels = { model, status: String(status) };

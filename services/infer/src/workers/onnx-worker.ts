@@ -13,6 +13,8 @@ import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, Loa
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 /** One reusable input buffer per element count: a worker runs one task at a time. */
 const inputBuffers = new Map<number, Float32Array>();
+/** Class filters as sets, per session (the task carries an array; a set per frame is waste). */
+const classFilters = new Map<string, ReadonlySet<number>>();
 let seenEpoch = -1;
 
 function prune(live: LiveSet): void {
@@ -22,6 +24,7 @@ function prune(live: LiveSet): void {
   for (const [key, session] of sessions) {
     if (keep.has(key)) continue;
     sessions.delete(key);
+    classFilters.delete(key);
     session.then((s) => s.release()).catch(() => undefined);
   }
 }
@@ -91,6 +94,16 @@ function firstOutput(out: ort.InferenceSession.ReturnType): ort.Tensor {
   return tensor;
 }
 
+function classFilterOf(task: DetectTask): ReadonlySet<number> | null {
+  if (!task.classFilter) return null;
+  let set = classFilters.get(task.session.key);
+  if (!set) {
+    set = new Set(task.classFilter);
+    classFilters.set(task.session.key, set);
+  }
+  return set;
+}
+
 async function detect(task: DetectTask): Promise<DetectReply> {
   const s = await session(task.session);
   const { tensor, ms: tensorMs } = inputTensor(task);
@@ -100,7 +113,7 @@ async function detect(task: DetectTask): Promise<DetectReply> {
   const detections = decodeDetections(task.format, out.data as Float32Array, out.dims, {
     confThreshold: task.confThreshold,
     iouThreshold: task.iouThreshold,
-    classFilter: task.classFilter ? new Set(task.classFilter) : null,
+    classFilter: classFilterOf(task),
     ...(task.numClasses !== undefined ? { numClasses: task.numClasses } : {}),
   });
   return { detections, tensorMs, inferMs: t1 - t0, decodeMs: performance.now() - t1 };

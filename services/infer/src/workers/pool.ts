@@ -49,20 +49,8 @@ export class InferencePool {
     return this.piscina.queueSize;
   }
 
-  /** Tasks submitted and not yet answered (running or queued). */
-  get inFlightTasks(): number {
-    return this.inFlight;
-  }
-
-  private inFlight = 0;
-
   private async submit<R>(task: WithoutLive<LoadTask | DetectTask | ClassifyTask>): Promise<R> {
-    this.inFlight++;
-    try {
-      return (await this.piscina.run({ ...task, live: this.live })) as R;
-    } finally {
-      this.inFlight--;
-    }
+    return (await this.piscina.run({ ...task, live: this.live })) as R;
   }
 
   addSessions(keys: string[]): void {

@@ -16,7 +16,7 @@ export class SnapshotReader extends CameraReader {
   protected override readonly detectsRepeats = false;
 
   constructor(source: CameraSource, private readonly snapshot: SnapshotOptions, logger: Logger, rate: number) {
-    super(source, { ...snapshot, watchdogMs: Math.max(snapshot.watchdogMs, 3 * (source.intervalMs ?? 1000)) }, logger, rate);
+    super(source, snapshot, logger, rate);
   }
 
   /** The fastest interval any user asked for (rate is the max over users). */
