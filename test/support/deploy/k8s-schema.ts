@@ -7,8 +7,9 @@
  *   with strict field validation refuses it, or worse, silently drops the probe).
  */
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import ts from 'typescript';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { K8sObject } from './kustomize.js';
 
 const require = createRequire(import.meta.url);
@@ -46,46 +47,49 @@ export function openApiProblems(object: K8sObject): string[] {
 
 /**
  * Type-checks each object against the package's declaration of its kind; returns, per object
- * index, the fields TypeScript refuses (unknown names, wrong shapes).
+ * index, the fields TypeScript refuses (unknown names, wrong shapes). TypeScript 7 has no
+ * compiler API, so the objects are written as files into a throwaway folder inside the
+ * repository (so `kubernetes-models` resolves from its node_modules) and checked by `tsc`.
  */
 export function unknownFieldProblems(objects: K8sObject[], repoRoot: string): Map<number, string[]> {
-  const sources = new Map<string, { index: number; text: string }>();
-  objects.forEach((object, index) => {
-    // Virtual files inside the repository so `kubernetes-models` resolves from its node_modules.
-    const file = join(repoRoot, 'test', '.k8s-typecheck', `object-${index}.ts`);
-    const text = `import type { I${object.kind} } from '${modelModule(object)}';\nexport const object: I${object.kind} = ${JSON.stringify(object, null, 2)};\n`;
-    sources.set(file, { index, text });
-  });
-  const options: ts.CompilerOptions = {
-    strict: true,
-    noEmit: true,
-    types: [],
-    lib: ['lib.es2022.d.ts'],
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    skipLibCheck: true,
-  };
-  const host = ts.createCompilerHost(options);
-  const { fileExists, readFile, getSourceFile } = host;
-  host.fileExists = (f) => sources.has(f) || fileExists.call(host, f);
-  host.readFile = (f) => sources.get(f)?.text ?? readFile.call(host, f);
-  host.getSourceFile = (f, language, onError, create) => {
-    const virtual = sources.get(f);
-    return virtual ? ts.createSourceFile(f, virtual.text, language) : getSourceFile.call(host, f, language, onError, create);
-  };
-  host.getCurrentDirectory = () => repoRoot;
-  const program = ts.createProgram([...sources.keys()], options, host);
-  const problems = new Map<number, string[]>();
-  for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
-    const source = diagnostic.file ? sources.get(diagnostic.file.fileName) : undefined;
-    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');
-    if (!source || !diagnostic.file) throw new Error(`type check of the manifests failed outside an object: ${message}`);
-    const { line } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
-    const near = source.text.split('\n')[line]?.trim() ?? '';
-    const list = problems.get(source.index) ?? [];
-    list.push(`${message} (at ${near})`);
-    problems.set(source.index, list);
+  const dir = mkdtempSync(join(repoRoot, 'test', '.k8s-typecheck-'));
+  try {
+    const sources = new Map<string, { index: number; text: string }>();
+    objects.forEach((object, index) => {
+      const name = `object-${index}.ts`;
+      const text = `import type { I${object.kind} } from '${modelModule(object)}';\nexport const object: I${object.kind} = ${JSON.stringify(object, null, 2)};\n`;
+      writeFileSync(join(dir, name), text);
+      sources.set(name, { index, text });
+    });
+    const compilerOptions = {
+      strict: true,
+      noEmit: true,
+      types: [],
+      lib: ['es2022'],
+      target: 'es2022',
+      module: 'esnext',
+      moduleResolution: 'bundler',
+      skipLibCheck: true,
+    };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: [...sources.keys()] }));
+    const tsc = join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc');
+    const run = spawnSync(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], { encoding: 'utf8', cwd: repoRoot });
+    const problems = new Map<number, string[]>();
+    const output = `${run.stdout}${run.stderr}`;
+    // One diagnostic per line: `path/object-3.ts(12,5): error TS2353: message`.
+    for (const line of output.split('\n')) {
+      const m = /([^\/\\]+\.ts)\((\d+),\d+\): error TS\d+: (.*)$/.exec(line.trim());
+      if (!m) continue;
+      const source = sources.get(m[1]!);
+      if (!source) throw new Error(`type check of the manifests failed outside an object: ${line}`);
+      const near = source.text.split('\n')[Number(m[2]) - 1]?.trim() ?? '';
+      const list = problems.get(source.index) ?? [];
+      list.push(`${m[3]} (at ${near})`);
+      problems.set(source.index, list);
+    }
+    if (run.status !== 0 && problems.size === 0) throw new Error(`tsc failed without object diagnostics: ${output.slice(0, 2000)}`);
+    return problems;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  return problems;
 }
