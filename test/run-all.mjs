@@ -1,5 +1,5 @@
 // Collects every compiled *.test.js of the workspaces and runs them with node:test.
-// (Node 20's --test does not expand globs itself.)
+// Runs under the project's pinned Node (process.execPath), with an optional path filter.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
