@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { CodedError } from '@detector-worker/shared/errors';
 import type { PipelineFile, PipelineNode } from '@detector-worker/shared/pipeline/schema';
 import { parseImgsz, parseLabelsFile, parseUltralyticsNames } from '../inference/class-names.js';
-import { detectOutputFormat } from '../inference/decoders.js';
+import { detectOutputFormat } from '../inference/decoders/index.js';
 import { readOnnxMetadata } from '../inference/onnx-metadata.js';
 import type { OnnxMetadata, OutputFormat } from '../inference/types.js';
 import type { FitTarget } from '../images/frame-image.js';

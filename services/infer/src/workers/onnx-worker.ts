@@ -7,7 +7,7 @@ import { threadId } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { hwcToChw, hwcToChwPlaced } from '../inference/letterbox.js';
-import { decodeClassification, decodeDetections } from '../inference/decoders.js';
+import { decodeClassification, decodeDetections } from '../inference/decoders/index.js';
 import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, LoadReply, LoadTask, SessionSpec, TensorInfo, WorkerTask } from './tasks.js';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();

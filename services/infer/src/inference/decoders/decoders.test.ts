@@ -6,11 +6,11 @@ import sharp from 'sharp';
 import { CodedError } from '@detector-worker/shared/errors';
 import { fixture } from '@detector-worker/shared/testing/fixtures';
 import { buildConstantOutputModel, buildMeanClassifierModel, buildWeirdOutputModel } from '@detector-worker/shared/testing/onnx-builder';
-import { parseUltralyticsNames } from './class-names.js';
-import { decodeClassification, decodeDetections, detectOutputFormat, isProbabilityDistribution, softmax } from './decoders.js';
-import { computeLetterbox, hwcToChw, toSourceBox, toSourcePoint } from './letterbox.js';
-import { readOnnxMetadata } from './onnx-metadata.js';
-import type { Box, OnnxMetadata } from './types.js';
+import { parseUltralyticsNames } from '../class-names.js';
+import { decodeClassification, decodeDetections, detectOutputFormat, isProbabilityDistribution, softmax } from './index.js';
+import { computeLetterbox, hwcToChw, toSourceBox, toSourcePoint } from '../letterbox.js';
+import { readOnnxMetadata } from '../onnx-metadata.js';
+import type { Box, OnnxMetadata } from '../types.js';
 
 const unsupported = (e: unknown) => e instanceof CodedError && e.code === 'MODEL_OUTPUT_UNSUPPORTED' && e.statusCode === 422;
 const opts = { confThreshold: 0.25, iouThreshold: 0.45 };
