@@ -5,7 +5,7 @@
  */
 import type { PipelineFile, PipelineNode } from '@detector-worker/shared/pipeline/schema';
 import type { PipelineProblem } from '@detector-worker/shared/pipeline/validate';
-import { updateNameProblems } from './runner.js';
+import { updateNameProblems } from './postgres-actions.js';
 import { identifierProblem } from './sql.js';
 
 export function checkPipelineActions(file: Pick<PipelineFile, 'pipeline' | 'redis' | 'postgresql' | 'initialRecord'>): PipelineProblem[] {

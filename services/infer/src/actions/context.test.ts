@@ -50,7 +50,7 @@ test('session ids: caller-given, derived from requestId + node, else random', ()
 });
 
 test('templates: JSON messages escape values, keys and look-alikes render as text', async () => {
-  const { renderMessage } = await import('./runner.js');
+  const { renderMessage } = await import('./redis-actions.js');
   const { contextLookup, renderTemplate } = await import('@detector-worker/shared/templates');
   const lookup = contextLookup({ class: 'Car "GT"\n', display_id: 'd1', confidence: 0.5, session_id: null });
   const json = renderMessage('{"class":"{class}","c":{confidence},"s":{session_id}}', lookup).text;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SQL_NOW, buildInitialInsert, buildUpsert, createInitialTableStatements, identifierProblem, isNowLiteral, parseTableName, quoteIdentifier } from './sql.js';
-import { updateNameProblems } from './runner.js';
+import { updateNameProblems } from './postgres-actions.js';
 import { checkPipelineActions } from './check.js';
 import { carFrontalNode } from './test-support.js';
 
