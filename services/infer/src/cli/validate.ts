@@ -8,7 +8,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CodedError, errorMessage } from '@detector-worker/shared/errors';
-import type { ArchiveLimits } from '../models/archive.js';
+import type { ArchiveLimits } from '../models/mpta-layout.js';
 import { loadRunnablePipeline } from '../models/load-pipeline.js';
 import type { PreparedPipeline } from '../models/prepare.js';
 import { InferencePool } from '../workers/pool.js';

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CodedError } from '@detector-worker/shared/errors';
 import { buildMpta, standardMptaSpec, withDeclaredSize, writeMpta, STANDARD_CLASSIFIER_ID, type MptaSpec } from '@detector-worker/shared/testing/mpta';
-import { extractArchive, loadPipelineArchive, normaliseEntryName, resolveArchivePath, type ArchiveLimits } from './archive.js';
+import { extractArchive, normaliseEntryName, type ArchiveLimits } from './zip-extract.js';
+import { loadPipelineArchive, resolveArchivePath } from './mpta-layout.js';
 
 const limits: ArchiveLimits = { maxEntries: 50, maxUncompressedBytes: 64 * 1024 * 1024 };
 

@@ -7,7 +7,7 @@
 import { CodedError } from '@detector-worker/shared/errors';
 import { checkPipelineActions } from '../actions/check.js';
 import type { InferencePool } from '../workers/pool.js';
-import { loadPipelineArchive, type ArchiveLimits, type LoadedArchive } from './archive.js';
+import { loadPipelineArchive, type ArchiveLimits, type LoadedArchive } from './mpta-layout.js';
 import { preparePipeline, type PreparedPipeline } from './prepare.js';
 
 export interface LoadPipelineOptions {

@@ -14,7 +14,7 @@ import type { OnnxMetadata, OutputFormat } from '../inference/types.js';
 import type { FitTarget } from '../images/frame-image.js';
 import type { InferencePool } from '../workers/pool.js';
 import type { Normalisation, SessionSpec } from '../workers/tasks.js';
-import type { LoadedArchive } from './archive.js';
+import type { LoadedArchive } from './mpta-layout.js';
 
 export interface PreparedNode {
   spec: PipelineNode;
