@@ -10,9 +10,11 @@ import { createActionRunner } from './actions/runner.js';
 import { FrameImage } from './images/frame-image.js';
 import { ModelRegistry } from './models/registry.js';
 import { cmsDetection, type CmsDetection } from './pipeline/cms-detection.js';
-import { PipelineExecutor, type NodeTimings } from './pipeline/executor.js';
-import { PoolNodeRunner } from './pipeline/pool-runner.js';
-import type { ActionOutcome, ActionRunner, BranchResult, RequestContext } from './pipeline/types.js';
+import { PipelineExecutor } from './pipeline/executor.js';
+import type { ActionRunner, NodeTimings } from './pipeline/ports.js';
+import type { PoolModel } from './workers/pool-model.js';
+import { PoolNodeRunner } from './workers/pool-runner.js';
+import type { ActionOutcome, BranchResult, RequestContext } from './pipeline/types.js';
 import { InferencePool } from './workers/pool.js';
 
 export interface InferTimings {
@@ -41,7 +43,7 @@ export class InferService {
   readonly pool: InferencePool;
   readonly registry: ModelRegistry;
   readonly actions: ActionRunner;
-  private readonly executor: PipelineExecutor;
+  private readonly executor: PipelineExecutor<PoolModel>;
   private readonly runner: PoolNodeRunner;
   private inFlightRequests = 0;
 

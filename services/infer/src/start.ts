@@ -3,7 +3,7 @@ import type { Logger } from '@detector-worker/shared/logging';
 import type { InferConfig } from './config.js';
 import { buildInferServer } from './http/server.js';
 import { InferService } from './service.js';
-import type { ActionRunner } from './pipeline/types.js';
+import type { ActionRunner } from './pipeline/ports.js';
 
 export interface RunningInfer {
   service: InferService;

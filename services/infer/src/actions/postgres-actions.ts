@@ -11,8 +11,8 @@ import pg from 'pg';
 import type { ActionEvent } from '../pipeline/types.js';
 import { eventLookup, noServer, type ActionDeps } from './action-deps.js';
 import type { PostgresConnection } from './connections.js';
-import { formatTimestamp } from './context.js';
-import { sessionIdFor } from './session.js';
+import { formatTimestamp } from '../pipeline/event-context.js';
+import { sessionIdFor } from '../pipeline/session.js';
 import { DEFAULT_INITIAL_TABLE, SQL_NOW, buildInitialInsert, buildUpsert, identifierProblem, isNowLiteral, parseTableName, type SqlValue, type TableName } from './sql.js';
 import type { OutcomeBody } from './write-policy.js';
 

@@ -17,7 +17,8 @@ import type { Action, InitialRecordConfig } from '@detector-worker/shared/pipeli
 import { errorMessage } from '@detector-worker/shared/errors';
 import type { Logger } from '@detector-worker/shared/logging';
 import { findRegion } from '../pipeline/tree.js';
-import type { ActionEvent, ActionOutcome, ActionRunner, PipelineConnections } from '../pipeline/types.js';
+import type { ActionRunner, PipelineConnections } from '../pipeline/ports.js';
+import type { ActionEvent, ActionOutcome } from '../pipeline/types.js';
 import type { ActionDeps } from './action-deps.js';
 import type { ConnectionTimeouts, QueueHooks } from './connections.js';
 import { updateCombined, writeInitialRecord } from './postgres-actions.js';

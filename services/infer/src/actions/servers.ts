@@ -5,7 +5,7 @@
  */
 import type { InitialRecordConfig } from '@detector-worker/shared/pipeline/schema';
 import type { Logger } from '@detector-worker/shared/logging';
-import type { PipelineConnections } from '../pipeline/types.js';
+import type { PipelineConnections } from '../pipeline/ports.js';
 import { PostgresConnection, RedisConnection, postgresKeyOf, redisKeyOf, type AnyConnection, type ConnectionTimeouts, type QueueHooks } from './connections.js';
 import type { RetryPolicy } from './retry-queue.js';
 

@@ -5,8 +5,9 @@
 import sharp from 'sharp';
 import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
 import type { Box } from '../inference/types.js';
-import type { ActionEvent, ActionImage, Region, RequestContext } from '../pipeline/types.js';
-import { buildEventContext } from './context.js';
+import type { ActionImage } from '../pipeline/ports.js';
+import type { ActionEvent, Region, RequestContext } from '../pipeline/types.js';
+import { buildEventContext } from '../pipeline/event-context.js';
 
 /** A width x height gradient image; encode() crops like FrameImage does (clamped, rounded). */
 export async function fakeImage(width = 320, height = 240): Promise<ActionImage & { encodes: number }> {

@@ -5,7 +5,8 @@
  * never shown.
  */
 import type { PipelineFile } from '@detector-worker/shared/pipeline/schema';
-import type { PreparedNode, PreparedPipeline } from '../models/prepare.js';
+import type { RunnablePipeline } from '../models/load-pipeline.js';
+import type { PoolNode } from '../workers/pool-model.js';
 
 export interface NodeDescription {
   modelId: string;
@@ -44,15 +45,15 @@ export interface PipelineDescription {
 /** Class names shown per node in the text tree; JSON always has them all. */
 const SHOWN_CLASSES = 10;
 
-function describeNode(n: PreparedNode): NodeDescription {
+function describeNode(n: PoolNode): NodeDescription {
   const s = n.spec;
   return {
     modelId: s.modelId,
     path: n.path,
     modelFile: s.modelFile,
     task: n.task,
-    format: n.format,
-    input: { width: n.fit.width, height: n.fit.height, resize: n.fit.resize },
+    format: n.model.format,
+    input: { width: n.model.fit.width, height: n.model.fit.height, resize: n.model.fit.resize },
     classNames: n.classNames,
     triggerClasses: s.triggerClasses,
     minConfidence: s.minConfidence,
@@ -76,7 +77,7 @@ function describeServers(file: PipelineFile): Omit<PipelineDescription, 'pipelin
   return out;
 }
 
-export function describePipeline(prepared: PreparedPipeline): PipelineDescription {
+export function describePipeline(prepared: RunnablePipeline): PipelineDescription {
   return { ...describeServers(prepared.file), pipeline: describeNode(prepared.root) };
 }
 

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { CodedError, errorMessage } from '@detector-worker/shared/errors';
 import type { ArchiveLimits } from '../models/mpta-layout.js';
 import { loadRunnablePipeline } from '../models/load-pipeline.js';
-import type { PreparedPipeline } from '../models/prepare.js';
+import type { RunnablePipeline } from '../models/load-pipeline.js';
 import { InferencePool } from '../workers/pool.js';
 import { zipFolder } from './pack.js';
 import { problemsOf, type Problem } from './problems.js';
@@ -24,7 +24,7 @@ export interface ValidationReport {
   valid: boolean;
   problems: Problem[];
   /** The prepared pipeline when valid. */
-  pipeline?: PreparedPipeline;
+  pipeline?: RunnablePipeline;
 }
 
 /** Session key prefix of the tool's single pipeline (infer uses the model id). */

@@ -9,7 +9,7 @@ import { CodedError } from '@detector-worker/shared/errors';
 import { computeLetterbox, computeStretch } from '../inference/letterbox.js';
 import type { Box, LetterboxInfo } from '../inference/types.js';
 import type { Placement } from '../inference/letterbox.js';
-import type { ActionImage } from '../pipeline/types.js';
+import type { ActionImage } from '../pipeline/ports.js';
 
 export type ResizeMode = 'letterbox' | 'stretch' | 'center-crop';
 

@@ -10,11 +10,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CodedError, errorMessage } from '@detector-worker/shared/errors';
 import { redactUrl, type Logger } from '@detector-worker/shared/logging';
-import type { ActionRunner } from '../pipeline/types.js';
+import type { ActionRunner } from '../pipeline/ports.js';
 import type { InferencePool } from '../workers/pool.js';
-import { loadRunnablePipeline } from './load-pipeline.js';
+import { loadRunnablePipeline, type RunnablePipeline } from './load-pipeline.js';
 import { downloadArchive } from './download.js';
-import type { PreparedPipeline } from './prepare.js';
 
 export type ModelState = 'loading' | 'ready' | 'failed';
 
@@ -50,8 +49,8 @@ interface ModelRecord {
   modelUrl: string;
   generation: number;
   state: ModelState;
-  pipeline?: PreparedPipeline;
-  loading?: Promise<PreparedPipeline>;
+  pipeline?: RunnablePipeline;
+  loading?: Promise<RunnablePipeline>;
   error?: CodedError;
   failedAt?: number;
   progress?: { received: number; total: number | null };
@@ -74,7 +73,7 @@ export interface RegistryStats {
 
 /** A pipeline lent to one request; release() lets eviction proceed. */
 export interface PipelineLease {
-  pipeline: PreparedPipeline;
+  pipeline: RunnablePipeline;
   release(): void;
 }
 
@@ -187,7 +186,7 @@ export class ModelRegistry {
     return { key, archive: join(this.options.cacheDir, 'downloads', `${key}.mpta`), extracted: join(this.options.cacheDir, 'pipelines', key) };
   }
 
-  private async loadRecord(record: ModelRecord): Promise<PreparedPipeline> {
+  private async loadRecord(record: ModelRecord): Promise<RunnablePipeline> {
     const t0 = performance.now();
     const { key, archive, extracted } = this.dirs(record);
     const log = this.logger.child({ modelId: record.modelId, modelUrl: redactUrl(record.modelUrl) });
@@ -306,8 +305,8 @@ export class ModelRegistry {
       info.modelBytes = r.pipeline.modelBytes;
       info.estimatedMemoryBytes = this.estimatedBytes(r);
       const nodes: NonNullable<ModelInfo['nodes']> = [];
-      const walk = (n: PreparedPipeline['root']): void => {
-        nodes.push({ modelId: n.spec.modelId, task: n.task, format: n.format, input: [n.fit.width, n.fit.height], classes: n.classNames.length });
+      const walk = (n: RunnablePipeline['root']): void => {
+        nodes.push({ modelId: n.spec.modelId, task: n.task, format: n.model.format, input: [n.model.fit.width, n.model.fit.height], classes: n.classNames.length });
         n.branches.forEach(walk);
       };
       walk(r.pipeline.root);

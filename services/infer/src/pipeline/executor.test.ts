@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { Action, PipelineNode } from '@detector-worker/shared/pipeline/schema';
-import type { PreparedNode } from '../models/prepare.js';
 import type { Box } from '../inference/types.js';
-import { PipelineExecutor, type NodeRunner, type PipelineImage } from './executor.js';
-import type { ActionEvent, ActionOutcome, ActionRunner, ClassificationResult, Detection, DetectionNodeResult } from './types.js';
+import { PipelineExecutor } from './executor.js';
+import type { PreparedNode } from './node.js';
+import type { ActionRunner, NodeRunner, PipelineImage } from './ports.js';
+import type { ActionEvent, ActionOutcome, ClassificationResult, Detection, DetectionNodeResult } from './types.js';
 
 /** An image that only records the crops taken from it. */
 class FakeImage implements PipelineImage {
@@ -26,19 +27,13 @@ function prepared(spec: PipelineNode, task: 'detect' | 'classify', branches: Pre
   return {
     spec: { ...spec, branches: branches.map((b) => b.spec) },
     path: '$',
-    session: { key: spec.modelId, modelPath: '', intraOpThreads: 1 },
     task,
-    format: task === 'detect' ? 'yolov8' : 'classify',
     classNames: [],
-    inputName: 'images',
-    fit: { width: 64, height: 64, resize: task === 'detect' ? 'letterbox' : 'stretch', padValue: 114 },
-    norm: { channelOrder: 'rgb' },
-    iouThreshold: 0.45,
-    softmax: 'auto',
     classFilter: null,
     branches,
     modelBytes: 1,
     decodeFullFrame: false,
+    model: undefined,
   };
 }
 

@@ -4,9 +4,9 @@
  * goes through a NodeRunner so the walk is tested with a fake runner.
  */
 import type { Logger } from '@detector-worker/shared/logging';
-import { buildEventContext } from '../actions/context.js';
-import type { Box } from '../inference/types.js';
-import type { PreparedNode } from '../models/prepare.js';
+import { buildEventContext } from './event-context.js';
+import type { PreparedNode } from './node.js';
+import type { ActionRunner, NodeRunner, NodeTimings, PipelineImage } from './ports.js';
 import {
   bestRegions,
   classificationResult,
@@ -16,23 +16,7 @@ import {
   runBranchesInParallel,
   untriggeredAwaitedBranches,
 } from './tree.js';
-import type { ActionEvent, ActionImage, ActionOutcome, ActionRunner, BranchResult, ClassificationResult, Detection, DetectionNodeResult, RequestContext } from './types.js';
-
-/** The image operations the walk needs (FrameImage implements them). */
-export interface PipelineImage extends ActionImage {
-  crop(box: Box): Promise<PipelineImage>;
-}
-
-export interface NodeTimings {
-  preprocess: number;
-  inference: number;
-}
-
-export interface NodeRunner<I extends PipelineImage = PipelineImage> {
-  /** Detections kept by the node's class filter, confidence >= threshold, boxes in the image's pixels. */
-  detect(node: PreparedNode, image: I, minConfidence: number): Promise<{ detections: Detection[]; timings: NodeTimings }>;
-  classify(node: PreparedNode, image: I): Promise<{ className: string; confidence: number; timings: NodeTimings }>;
-}
+import type { ActionEvent, ActionOutcome, BranchResult, ClassificationResult, DetectionNodeResult, RequestContext } from './types.js';
 
 export interface PipelineRun {
   result: BranchResult | null;
@@ -43,8 +27,8 @@ export interface PipelineRun {
   reason?: string;
 }
 
-export interface ExecutorDeps {
-  runner: NodeRunner;
+export interface ExecutorDeps<M = unknown> {
+  runner: NodeRunner<M>;
   actions: ActionRunner;
   logger: Logger;
 }
@@ -57,16 +41,16 @@ interface WalkState {
   reasons: string[];
 }
 
-export class PipelineExecutor {
-  constructor(private readonly deps: ExecutorDeps) {}
+export class PipelineExecutor<M = unknown> {
+  constructor(private readonly deps: ExecutorDeps<M>) {}
 
-  async run(pipelineKey: string, root: PreparedNode, image: PipelineImage, request: RequestContext): Promise<PipelineRun> {
+  async run(pipelineKey: string, root: PreparedNode<M>, image: PipelineImage, request: RequestContext): Promise<PipelineRun> {
     const state: WalkState = { pipelineKey, request, actions: [], nodes: {}, reasons: [] };
     const result = await this.runNode(root, image, state);
     return { result, actions: state.actions, nodes: state.nodes, ...(result ? {} : { reason: state.reasons[0] ?? 'nothing detected' }) };
   }
 
-  private async runNode(node: PreparedNode, image: PipelineImage, state: WalkState): Promise<BranchResult | null> {
+  private async runNode(node: PreparedNode<M>, image: PipelineImage, state: WalkState): Promise<BranchResult | null> {
     if (node.task === 'classify') {
       const { className, confidence, timings } = await this.deps.runner.classify(node, image);
       state.nodes[node.spec.modelId] = timings;
@@ -122,10 +106,10 @@ export class PipelineExecutor {
     return result;
   }
 
-  private async runBranches(node: PreparedNode, image: PipelineImage, regions: DetectionNodeResult['regions'], state: WalkState): Promise<Record<string, BranchResult>> {
+  private async runBranches(node: PreparedNode<M>, image: PipelineImage, regions: DetectionNodeResult['regions'], state: WalkState): Promise<Record<string, BranchResult>> {
     const triggered = node.branches.filter((b) => isBranchTriggered(b.spec, regions));
     const results: Record<string, BranchResult> = {};
-    const runOne = async (branch: PreparedNode): Promise<void> => {
+    const runOne = async (branch: PreparedNode<M>): Promise<void> => {
       try {
         let input = image;
         if (branch.spec.crop) {

@@ -1,8 +1,9 @@
 /**
- * The result tree of a pipeline run, as the infer API returns it, and the interface
- * between the pipeline executor and the action layer.
+ * The result tree of a pipeline run, as the infer API returns it, and the event a detection
+ * node hands to its actions.
  */
-import type { Action, PipelineNode, PostgresConfig, RedisConfig, InitialRecordConfig } from '@detector-worker/shared/pipeline/schema';
+import type { Action, PipelineNode } from '@detector-worker/shared/pipeline/schema';
+import type { ActionImage } from './ports.js';
 import type { Box } from '../inference/types.js';
 
 export interface Detection {
@@ -53,14 +54,6 @@ export interface ActionOutcome {
 /** Template context of one detection event (spec: "Action Context & Dynamic Keys"). */
 export type EventContext = Record<string, string | number | boolean | null>;
 
-/** The image an action may crop regions from; encoding happens only when an action asks. */
-export interface ActionImage {
-  width: number;
-  height: number;
-  /** Encodes the box (full image when undefined) as jpeg/png. */
-  encode(box: Box | undefined, format: 'jpeg' | 'png', quality: number): Promise<Buffer>;
-}
-
 /** Per-request values supplied by the caller (relay or curl). */
 export interface RequestContext {
   subscriptionIdentifier?: string;
@@ -84,27 +77,6 @@ export interface ActionEvent {
   /** Filled before parallelActions run: branch modelId -> result. */
   branchResults: Record<string, BranchResult>;
   request: RequestContext;
-}
-
-export interface PipelineConnections {
-  redis?: RedisConfig;
-  postgresql?: PostgresConfig;
-  initialRecord?: InitialRecordConfig;
-}
-
-/**
- * What the executor needs from the action layer. Implementations never throw: every
- * failure becomes an outcome with status `failed` and a reason.
- */
-export interface ActionRunner {
-  /** Called once per loaded pipeline (may open shared connections lazily). */
-  attach(pipelineKey: string, connections: PipelineConnections): void;
-  /** Called when a pipeline is evicted; closes connections nobody else uses. */
-  detach(pipelineKey: string): Promise<void>;
-  /** Initial record (original: Car + Frontal -> car_frontal_info); may set event.context.session_id. */
-  initialRecord(event: ActionEvent): Promise<ActionOutcome | null>;
-  run(actions: readonly Action[], event: ActionEvent): Promise<ActionOutcome[]>;
-  close(): Promise<void>;
 }
 
 /** Branch results of a detection node; a classification result has none. */

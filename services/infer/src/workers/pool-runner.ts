@@ -1,28 +1,29 @@
 /**
- * The real NodeRunner: fits the image to the node's input with sharp (on libvips threads),
+ * The model runner the service uses: fits the image to the node's input with sharp (on libvips threads),
  * then hands pixels to a worker thread for tensor building, session.run and decoding.
  */
 import { performance } from 'node:perf_hooks';
 import { toSourceBox, toSourcePoint } from '../inference/letterbox.js';
 import type { Box } from '../inference/types.js';
 import type { FrameImage } from '../images/frame-image.js';
-import type { PreparedNode } from '../models/prepare.js';
-import type { InferencePool } from '../workers/pool.js';
-import type { NodeRunner } from './executor.js';
-import type { Detection } from './types.js';
+import type { NodeRunner } from '../pipeline/ports.js';
+import type { Detection } from '../pipeline/types.js';
+import type { PoolModel, PoolNode } from './pool-model.js';
+import type { InferencePool } from './pool.js';
 
-export class PoolNodeRunner implements NodeRunner<FrameImage> {
+export class PoolNodeRunner implements NodeRunner<PoolModel, FrameImage> {
   constructor(private readonly pool: InferencePool) {}
 
-  async detect(node: PreparedNode, image: FrameImage, minConfidence: number): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
-    if (node.format === 'classify') throw new Error(`${node.spec.modelId} is not a detector`);
+  async detect(node: PoolNode, image: FrameImage, minConfidence: number): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
+    const model = node.model;
+    if (model.format === 'classify') throw new Error(`${node.spec.modelId} is not a detector`);
     const { fitted, input, fitMs } = await this.prepare(node, image);
     const reply = await this.pool.detect({
       kind: 'detect',
       ...input,
-      format: node.format,
+      format: model.format,
       confThreshold: minConfidence,
-      iouThreshold: node.iouThreshold,
+      iouThreshold: model.iouThreshold,
       classFilter: node.classFilter,
       numClasses: node.classNames.length,
     });
@@ -36,24 +37,25 @@ export class PoolNodeRunner implements NodeRunner<FrameImage> {
   }
 
   /** Pixels fitted to the node's input, and the task fields every model run shares. */
-  private async prepare(node: PreparedNode, image: FrameImage) {
+  private async prepare(node: PoolNode, image: FrameImage) {
     const t0 = performance.now();
-    const fitted = await image.fitted(node.fit, { preferFullDecode: node.decodeFullFrame });
+    const { model } = node;
+    const fitted = await image.fitted(model.fit, { preferFullDecode: node.decodeFullFrame });
     const input = {
-      session: node.session,
+      session: model.session,
       pixels: fitted.pixels,
       width: fitted.width,
       height: fitted.height,
-      norm: node.norm,
-      inputName: node.inputName,
+      norm: model.norm,
+      inputName: model.inputName,
       ...(fitted.placement ? { placement: fitted.placement } : {}),
     };
     return { fitted, input, fitMs: performance.now() - t0 };
   }
 
-  async classify(node: PreparedNode, image: FrameImage): Promise<{ className: string; confidence: number; timings: { preprocess: number; inference: number } }> {
+  async classify(node: PoolNode, image: FrameImage): Promise<{ className: string; confidence: number; timings: { preprocess: number; inference: number } }> {
     const { input, fitMs } = await this.prepare(node, image);
-    const reply = await this.pool.classify({ kind: 'classify', ...input, softmax: node.softmax });
+    const reply = await this.pool.classify({ kind: 'classify', ...input, softmax: node.model.softmax });
     return {
       className: node.classNames[reply.classIndex] ?? String(reply.classIndex),
       confidence: round4(reply.confidence),

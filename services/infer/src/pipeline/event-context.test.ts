@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildEventContext, displayIdOf, formatTimestamp } from './context.js';
+import { buildEventContext, displayIdOf, formatTimestamp } from './event-context.js';
 import { deterministicUuid, sessionIdFor } from './session.js';
 
 const detection = { class: 'Car', confidence: 0.9, id: null, bbox: [1, 2, 3, 4] as [number, number, number, number] };
@@ -47,16 +47,4 @@ test('session ids: caller-given, derived from requestId + node, else random', ()
   assert.match(s, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.notEqual(sessionIdFor({}, 'n'), sessionIdFor({}, 'n'));
   assert.equal(deterministicUuid('x'), deterministicUuid('x'));
-});
-
-test('templates: JSON messages escape values, keys and look-alikes render as text', async () => {
-  const { renderMessage } = await import('./redis-actions.js');
-  const { contextLookup, renderTemplate } = await import('@detector-worker/shared/templates');
-  const lookup = contextLookup({ class: 'Car "GT"\n', display_id: 'd1', confidence: 0.5, session_id: null });
-  const json = renderMessage('{"class":"{class}","c":{confidence},"s":{session_id}}', lookup).text;
-  assert.deepEqual(JSON.parse(json), { class: 'Car "GT"\n', c: 0.5, s: null });
-  // Starts with "{" but is not JSON once rendered: a plain-text message.
-  assert.equal(renderMessage('{display_id}-{confidence}', lookup).text, 'd1-0.5');
-  assert.equal(renderTemplate('{display_id}:{class}', lookup, { json: false }).text, 'd1:Car "GT"\n');
-  assert.equal(renderTemplate('{display_id}', lookup, { json: true }).text, '"d1"', 'forced JSON mode writes JSON values');
 });

@@ -4,7 +4,7 @@
  * reproducible values.
  */
 import { randomUUID } from 'node:crypto';
-import type { Detection, EventContext, RequestContext } from '../pipeline/types.js';
+import type { Detection, EventContext, RequestContext } from './types.js';
 import { deterministicUuid } from './session.js';
 
 export interface EventContextInput {
