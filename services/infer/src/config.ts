@@ -2,6 +2,7 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { envBool, envInt, envList, envOptionalString, envString, type Env } from '@detector-worker/shared/config';
+import { CodedError } from '@detector-worker/shared/errors';
 
 export interface InferConfig {
   host: string;
@@ -20,6 +21,12 @@ export interface InferConfig {
   downloadMaxBytes: number;
   downloadConnectTimeoutMs: number;
   downloadBodyTimeoutMs: number;
+  /** Wall-clock limit for one archive download, redirects included. */
+  downloadTimeoutMs: number;
+  /** A client must send its request headers within this (slowloris). */
+  headersTimeoutMs: number;
+  /** A client must send its whole request, body included, within this; the answer may take longer. */
+  requestTimeoutMs: number;
   archiveMaxEntries: number;
   archiveMaxBytes: number;
   maxBodyBytes: number;
@@ -37,6 +44,12 @@ export interface InferConfig {
 
 export function loadInferConfig(env: Env = process.env): InferConfig {
   const cores = availableParallelism();
+  const headersTimeoutMs = envInt(env, 'INFER_HEADERS_TIMEOUT_MS', 10_000, { min: 1 });
+  const requestTimeoutMs = envInt(env, 'INFER_REQUEST_TIMEOUT_MS', 60_000, { min: 1 });
+  // node:http refuses a headers timeout longer than the request timeout.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new CodedError('CONFIG_INVALID', `INFER_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed INFER_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`, 500, { variable: 'INFER_HEADERS_TIMEOUT_MS' });
+  }
   return {
     host: envString(env, 'INFER_HOST', '0.0.0.0'),
     port: envInt(env, 'INFER_PORT', 8080, { min: 0, max: 65535 }),
@@ -51,6 +64,9 @@ export function loadInferConfig(env: Env = process.env): InferConfig {
     downloadMaxBytes: envInt(env, 'MODEL_MAX_MB', 512, { min: 1 }) * 1024 * 1024,
     downloadConnectTimeoutMs: envInt(env, 'MODEL_CONNECT_TIMEOUT_MS', 10_000, { min: 1 }),
     downloadBodyTimeoutMs: envInt(env, 'MODEL_BODY_TIMEOUT_MS', 30_000, { min: 1 }),
+    downloadTimeoutMs: envInt(env, 'MODEL_DOWNLOAD_TIMEOUT_MS', 300_000, { min: 1 }),
+    headersTimeoutMs,
+    requestTimeoutMs,
     archiveMaxEntries: envInt(env, 'ARCHIVE_MAX_ENTRIES', 256, { min: 1 }),
     archiveMaxBytes: envInt(env, 'ARCHIVE_MAX_MB', 1024, { min: 1 }) * 1024 * 1024,
     maxBodyBytes: envInt(env, 'MAX_IMAGE_BYTES', 20 * 1024 * 1024, { min: 1024 }),

@@ -8,7 +8,7 @@ import { CodedError } from '@detector-worker/shared/errors';
 import type { InferConfig } from './config.js';
 import { createActionRunner } from './actions/runner.js';
 import { FrameImage } from './images/frame-image.js';
-import { ModelRegistry } from './models/registry.js';
+import { ModelRegistry, type RegistryOptions } from './models/registry.js';
 import { cmsDetection, type CmsDetection } from './pipeline/cms-detection.js';
 import { PipelineExecutor } from './pipeline/executor.js';
 import type { ActionRunner, NodeTimings } from './pipeline/ports.js';
@@ -39,6 +39,11 @@ export interface InferAnswer {
   timings: InferTimings;
 }
 
+/** One request's place in the in-flight count; release() is idempotent. */
+export interface Admission {
+  release(): void;
+}
+
 export class InferService {
   readonly pool: InferencePool;
   readonly registry: ModelRegistry;
@@ -59,6 +64,15 @@ export class InferService {
         logger: logger.child({ component: 'actions' }),
         retry: { maxQueued: config.actionRetryMaxQueued, baseDelayMs: config.actionRetryBaseMs, maxDelayMs: config.actionRetryMaxMs },
       });
+    // The registry spreads these into downloadArchive(), the deadline included, though its option type does not list it.
+    const download: RegistryOptions['download'] = {
+      allowFileUrls: config.allowFileUrls,
+      allowedHosts: config.modelUrlAllow,
+      maxBytes: config.downloadMaxBytes,
+      connectTimeoutMs: config.downloadConnectTimeoutMs,
+      bodyTimeoutMs: config.downloadBodyTimeoutMs,
+      deadlineMs: config.downloadTimeoutMs,
+    };
     this.registry = new ModelRegistry(
       {
         cacheDir: config.cacheDir,
@@ -66,13 +80,7 @@ export class InferService {
         maxModels: config.maxModels,
         maxModelBytes: config.maxModelBytes,
         failedRetryMs: config.failedRetryMs,
-        download: {
-          allowFileUrls: config.allowFileUrls,
-          allowedHosts: config.modelUrlAllow,
-          maxBytes: config.downloadMaxBytes,
-          connectTimeoutMs: config.downloadConnectTimeoutMs,
-          bodyTimeoutMs: config.downloadBodyTimeoutMs,
-        },
+        download,
         archive: { maxEntries: config.archiveMaxEntries, maxUncompressedBytes: config.archiveMaxBytes },
       },
       this.pool,
@@ -105,21 +113,31 @@ export class InferService {
 
   /**
    * Backpressure: refuse before doing any work when more requests are in flight than the
-   * workers can run plus the allowed queue. Counted synchronously, so a burst cannot slip
-   * past the bound while earlier requests are still decoding.
+   * workers can run plus the allowed queue. The slot is taken synchronously, so a burst cannot
+   * slip past the bound while earlier requests are still uploading or decoding; the HTTP layer
+   * takes it before reading the body and releases it when the response closes, however it ends.
    */
-  admit(): void {
+  admit(): Admission {
     if (this.draining) throw new CodedError('SHUTTING_DOWN', 'this instance is shutting down; retry on another', 503, { retryAfterSeconds: 1 });
     const limit = this.pool.workers + this.config.maxQueue;
     if (this.inFlightRequests >= limit) {
       throw new CodedError('OVERLOADED', `inference queue is full (${this.inFlightRequests} requests in flight, limit ${limit}); retry later`, 429, { retryAfterSeconds: 1 });
     }
+    this.inFlightRequests++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inFlightRequests--;
+      },
+    };
   }
 
-  async infer(modelId: string, image: Buffer, modelUrl: string | undefined, request: RequestContext): Promise<InferAnswer> {
+  /** Runs the pipeline; admits the request itself unless the caller already holds a slot. */
+  async infer(modelId: string, image: Buffer, modelUrl: string | undefined, request: RequestContext, admission?: Admission): Promise<InferAnswer> {
     const t0 = performance.now();
-    this.admit();
-    this.inFlightRequests++;
+    const own = admission ? undefined : this.admit();
     try {
       const frame = await FrameImage.open(image, this.config.maxImagePixels);
       const t1 = performance.now();
@@ -148,7 +166,7 @@ export class InferService {
         lease.release();
       }
     } finally {
-      this.inFlightRequests--;
+      own?.release();
     }
   }
 

@@ -15,7 +15,13 @@ export interface RunningInfer {
 
 export async function startInfer(config: InferConfig, logger: Logger, deps: { actions?: ActionRunner } = {}): Promise<RunningInfer> {
   const service = new InferService(config, logger, deps);
-  const app = await buildInferServer({ service, token: config.token, bodyLimit: config.maxBodyBytes });
+  const app = await buildInferServer({
+    service,
+    token: config.token,
+    bodyLimit: config.maxBodyBytes,
+    headersTimeoutMs: config.headersTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+  });
   await service.start();
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

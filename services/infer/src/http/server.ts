@@ -1,13 +1,18 @@
 /**
  * The infer HTTP API (fastify). Every route validates its input with a TypeBox schema;
- * the same schemas describe the API in OpenAPI at /openapi.json.
+ * the same schemas describe the API in OpenAPI at /openapi.json. Clients are hostile: headers
+ * and the request body must arrive within their timeouts, and an infer request is refused
+ * (429, 413, 401) before its body is read.
  */
-import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
-import { CodedError, isCodedError } from '@detector-worker/shared/errors';
-import type { InferService } from '../service.js';
+import { CodedError } from '@detector-worker/shared/errors';
+import type { Admission, InferService } from '../service.js';
+import { clientErrorResponse, toCodedError, type ErrorContext } from './errors.js';
+import { declaredLength, hasBody, lingerOnClose, tokenDigest, tokenMatches } from './guards.js';
 import { InferMetrics } from './metrics.js';
 import type { RequestContext } from '../pipeline/types.js';
 
@@ -37,12 +42,25 @@ const HEADER_FOR: Record<keyof typeof ContextFields, string> = {
 
 const INFER_ROUTE = '/v1/models/:modelId/infer';
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
+/** Room for the multipart boundaries, part headers and the context field around the image. */
+const MULTIPART_OVERHEAD = 5 * 64 * 1024;
 
 export interface InferServerOptions {
   service: InferService;
   /** Bearer token required on every route but the probes, when set. */
   token?: string | undefined;
   bodyLimit: number;
+  /** The request headers must arrive within this (slowloris); default 10 s. */
+  headersTimeoutMs?: number;
+  /** The whole request must arrive within this; the answer is not bounded by it. Default 60 s. */
+  requestTimeoutMs?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The infer route's slot in the in-flight count, held until the response closes. */
+    admission?: Admission;
+  }
 }
 
 function contextFrom(query: Record<string, string | undefined>, headers: FastifyRequest['headers'], extra: Record<string, unknown> = {}): { modelUrl?: string; request: RequestContext } {
@@ -77,15 +95,37 @@ function contextFrom(query: Record<string, string | undefined>, headers: Fastify
 function sendError(reply: FastifyReply, err: CodedError): FastifyReply {
   const retry = err.details?.retryAfterSeconds;
   if (typeof retry === 'number') reply.header('retry-after', String(retry));
+  // Refused before its body was read: close rather than drain a body nobody wants.
+  if (hasBody(reply.request.headers) && !reply.request.raw.complete) {
+    reply.header('connection', 'close');
+    lingerOnClose(reply.request.raw.socket);
+  }
   return reply.code(err.statusCode).send(err.toJSON());
 }
 
 export async function buildInferServer(options: InferServerOptions) {
   const { service } = options;
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  const errorContext: ErrorContext = { bodyLimit: options.bodyLimit, imageTypes: IMAGE_TYPES };
   const app = Fastify({
     loggerInstance: service.logger.child({ component: 'http' }),
     bodyLimit: options.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // node:http checks both timeouts on an interval (30 s by default), which would stretch a short
+    // bound; both count only while the request arrives, so a long model load is never cut off.
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4))) },
+    requestTimeout,
+    clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      const answer = clientErrorResponse(err, errorContext);
+      service.logger.info({ component: 'http', reason: err.code ?? err.message, remote: socket.remoteAddress }, 'client error; connection closed');
+      if (socket.writable && !pending?.headersSent) socket.end(answer, () => socket.destroy());
+      else socket.destroy();
+      // A peer that never reads must not keep the half-closed socket.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    },
   });
 
   await app.register(swagger, {
@@ -98,28 +138,21 @@ export async function buildInferServer(options: InferServerOptions) {
 
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err: FastifyError | CodedError, request, reply) => {
-    if (isCodedError(err)) {
-      if (err.statusCode >= 500) request.log.error({ code: err.code, reason: err.message }, 'request failed');
-      else request.log.info({ code: err.code, reason: err.message, url: request.routeOptions.url }, 'request refused');
-      return sendError(reply, err);
-    }
-    const fe = err as FastifyError;
-    if (fe.validation) return sendError(reply, new CodedError('BAD_REQUEST', fe.message, 400));
-    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.code === 'FST_REQ_FILE_TOO_LARGE') return sendError(reply, new CodedError('BODY_TOO_LARGE', `request body is over ${options.bodyLimit} bytes`, 413));
-    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendError(reply, new CodedError('UNSUPPORTED_MEDIA_TYPE', `send the image as ${IMAGE_TYPES.join(', ')} or multipart/form-data`, 415));
-    if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return sendError(reply, new CodedError('BAD_REQUEST', fe.message, 400));
-    if (typeof fe.statusCode === 'number' && fe.statusCode < 500) return sendError(reply, new CodedError(fe.code ?? 'BAD_REQUEST', fe.message, fe.statusCode));
-    request.log.error({ err }, 'unexpected error');
-    return sendError(reply, new CodedError('INTERNAL', 'internal error', 500));
+  app.setErrorHandler((err: unknown, request, reply) => {
+    const coded = toCodedError(err, errorContext);
+    if (coded.code === 'INTERNAL') request.log.error({ err }, 'unexpected error');
+    else if (coded.statusCode >= 500) request.log.error({ code: coded.code, reason: coded.message }, 'request failed');
+    else request.log.info({ code: coded.code, reason: coded.message, url: request.routeOptions.url }, 'request refused');
+    return sendError(reply, coded);
   });
+  app.setNotFoundHandler((request, reply) => sendError(reply, new CodedError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, 404)));
 
   if (options.token) {
-    const expected = `Bearer ${options.token}`;
+    const expected = tokenDigest(`Bearer ${options.token}`);
     app.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0];
       if (path === '/healthz' || path === '/readyz' || path === '/metrics') return;
-      if (request.headers.authorization !== expected) return sendError(reply, new CodedError('UNAUTHORIZED', 'a valid bearer token is required', 401));
+      if (!tokenMatches(request.headers.authorization, expected)) return sendError(reply, new CodedError('UNAUTHORIZED', 'a valid bearer token is required', 401));
     });
   }
 
@@ -143,6 +176,21 @@ export async function buildInferServer(options: InferServerOptions) {
   app.post<{ Params: { modelId: string }; Querystring: Record<string, string | undefined> }>(
     INFER_ROUTE,
     {
+      // Refuse before the body is read: an oversized declaration or a full queue costs no upload.
+      onRequest: async (request, reply) => {
+        const declared = declaredLength(request.headers);
+        const allowance = options.bodyLimit + (request.headers['content-type']?.startsWith('multipart/') ? MULTIPART_OVERHEAD : 0);
+        if (declared !== undefined && declared > allowance) return sendError(reply, new CodedError('BODY_TOO_LARGE', `request body is over ${options.bodyLimit} bytes`, 413));
+        let admission: Admission;
+        try {
+          admission = service.admit();
+        } catch (err) {
+          return sendError(reply, toCodedError(err, errorContext));
+        }
+        request.admission = admission;
+        // 'close' comes however the exchange ends: answered, failed, or the client gone.
+        reply.raw.once('close', () => admission.release());
+      },
       // Per-request logs at this rate would drown the rest; errors are still logged by the error handler.
       logLevel: 'warn',
       schema: {
@@ -153,11 +201,10 @@ export async function buildInferServer(options: InferServerOptions) {
       },
     },
     async (request) => {
-      service.admit();
       let image: Buffer;
       let extra: Record<string, unknown> = {};
       if (request.isMultipart()) {
-        const parts = await readMultipart(request);
+        const parts = await readMultipart(request, errorContext);
         image = parts.image;
         extra = parts.context;
       } else {
@@ -166,7 +213,7 @@ export async function buildInferServer(options: InferServerOptions) {
         image = request.body;
       }
       const { modelUrl, request: ctx } = contextFrom(request.query, request.headers, extra);
-      const answer = await service.infer(request.params.modelId, image, modelUrl, ctx);
+      const answer = await service.infer(request.params.modelId, image, modelUrl, ctx, request.admission);
       metrics.observeActions(answer.actions);
       return answer;
     },
@@ -192,7 +239,16 @@ export async function buildInferServer(options: InferServerOptions) {
   return app;
 }
 
-async function readMultipart(request: FastifyRequest): Promise<{ image: Buffer; context: Record<string, unknown> }> {
+async function readMultipart(request: FastifyRequest, ctx: ErrorContext): Promise<{ image: Buffer; context: Record<string, unknown> }> {
+  try {
+    return await readParts(request);
+  } catch (err) {
+    // The parser's own errors (a malformed body) carry no code: they are the client's fault.
+    throw toCodedError(err, ctx, { unknown: 'client' });
+  }
+}
+
+async function readParts(request: FastifyRequest): Promise<{ image: Buffer; context: Record<string, unknown> }> {
   let image: Buffer | undefined;
   let context: Record<string, unknown> = {};
   for await (const part of request.parts()) {

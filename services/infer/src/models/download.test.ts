@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { buildMpta } from '@detector-worker/shared/testing/mpta';
@@ -61,6 +62,7 @@ describe('downloadArchive', () => {
   let srv: Awaited<ReturnType<typeof startServer>>;
   let other: Awaited<ReturnType<typeof startServer>>;
   const seenAuth: Array<string | undefined> = [];
+  const seenEncoding: Array<string | undefined> = [];
 
   before(async () => {
     zip = await buildMpta({ pipeline: { hello: 'world' }, files: { 'm.onnx': Buffer.alloc(2048, 7) } });
@@ -131,6 +133,35 @@ describe('downloadArchive', () => {
       '/error': (_req, res) => {
         res.statusCode = 500;
         res.end('boom');
+      },
+      '/drip.mpta': (req, res) => {
+        // A byte every 50 ms: the idle body timeout never fires, only the overall deadline can.
+        res.setHeader('content-length', String(zip.length));
+        let at = 0;
+        const timer = setInterval(() => {
+          if (at >= zip.length) return clearInterval(timer);
+          res.write(zip.subarray(at, ++at));
+        }, 50);
+        req.socket.once('close', () => clearInterval(timer));
+      },
+      '/slow-hop-1': (_req, res) => {
+        setTimeout(() => {
+          res.statusCode = 302;
+          res.setHeader('location', '/slow-hop-2');
+          res.end();
+        }, 250);
+      },
+      '/slow-hop-2': (_req, res) => {
+        setTimeout(() => {
+          res.statusCode = 302;
+          res.setHeader('location', '/drip.mpta');
+          res.end();
+        }, 250);
+      },
+      '/gzip.mpta': (req, res) => {
+        seenEncoding.push(req.headers['accept-encoding']);
+        res.setHeader('content-encoding', 'gzip');
+        res.end(gzipSync(Buffer.alloc(1024 * 1024)));
       },
     });
   });
@@ -280,6 +311,47 @@ describe('downloadArchive', () => {
     setTimeout(() => controller.abort(), 50);
     await expectCode(pending, 'MODEL_DOWNLOAD_ABORTED');
     await noLeftovers('aborted.mpta');
+  });
+
+  test('a server that drips bytes runs into the overall deadline (MODEL_DOWNLOAD_TIMEOUT)', async () => {
+    const t0 = Date.now();
+    const err = await expectCode(
+      downloadArchive(`${srv.base}/drip.mpta`, join(dir, 'drip.mpta'), { ...baseOpts, bodyTimeoutMs: 2000, deadlineMs: 400 }),
+      'MODEL_DOWNLOAD_TIMEOUT',
+      504,
+    );
+    assert.equal(err.details?.deadlineMs, 400);
+    assert.ok(Date.now() - t0 < 1900, 'ended by the deadline, not by the idle timeout');
+    await noLeftovers('drip.mpta');
+  });
+
+  test('the deadline spans redirect hops', async () => {
+    // Each hop is well inside the header timeout; together they are past the deadline.
+    await expectCode(
+      downloadArchive(`${srv.base}/slow-hop-1`, join(dir, 'hops.mpta'), { ...baseOpts, headersTimeoutMs: 2000, deadlineMs: 400 }),
+      'MODEL_DOWNLOAD_TIMEOUT',
+      504,
+    );
+    await noLeftovers('hops.mpta');
+  });
+
+  test('a caller abort is still MODEL_DOWNLOAD_ABORTED when a deadline is set', async () => {
+    const controller = new AbortController();
+    const pending = downloadArchive(`${srv.base}/no-headers.mpta`, join(dir, 'aborted2.mpta'), { ...baseOpts, deadlineMs: 5000, signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expectCode(pending, 'MODEL_DOWNLOAD_ABORTED');
+  });
+
+  test('a download inside its deadline succeeds', async () => {
+    const result = await downloadArchive(`${srv.base}/ok.mpta`, join(dir, 'in-time.mpta'), { ...baseOpts, deadlineMs: 5000 });
+    assert.equal(result.bytes, zip.length);
+  });
+
+  test('asks for identity encoding and never inflates a gzip body (ARCHIVE_NOT_ZIP)', async () => {
+    seenEncoding.length = 0;
+    await expectCode(downloadArchive(`${srv.base}/gzip.mpta`, join(dir, 'gzip.mpta'), baseOpts), 'ARCHIVE_NOT_ZIP', 422);
+    assert.deepEqual(seenEncoding, ['identity']);
+    await noLeftovers('gzip.mpta');
   });
 
   test('invalid URLs and schemes are MODEL_URL_INVALID', async () => {

@@ -2,7 +2,9 @@
  * Fetches an `.mpta` archive from a URL the caller does not control (CMS subscriptions,
  * API requests) onto local disk. Everything about the URL and the answer is hostile: the
  * scheme and host are checked against the configuration on every redirect hop, the size is
- * capped before and while streaming, every phase has a timeout, and the bytes land in a temp
+ * capped before and while streaming, every phase has a timeout and the whole download has a
+ * deadline (a server dripping a byte a second never trips an idle timeout), the body is never
+ * decompressed (a gzip bomb stays a few bytes that fail the zip check), and the bytes land in a temp
  * file beside the destination that is renamed into place only when complete and zip-shaped,
  * so a reader never sees a partial archive.
  */
@@ -28,6 +30,8 @@ export interface DownloadOptions {
   bodyTimeoutMs: number;
   /** Longest wait for the response headers; defaults to bodyTimeoutMs. */
   headersTimeoutMs?: number;
+  /** Wall-clock limit for the whole download, redirects included; none when undefined or 0. */
+  deadlineMs?: number;
   onProgress?: (received: number, total: number | null) => void;
   signal?: AbortSignal;
   /** Redirect hops are logged at debug level, with credentials removed. */
@@ -49,10 +53,29 @@ export async function downloadArchive(url: string, destFile: string, opts: Downl
   const target = parseArchiveUrl(url);
   if (target.protocol === 'file:') {
     if (!opts.allowFileUrls) throw new CodedError('MODEL_URL_FORBIDDEN', 'file:// model URLs are disabled on this service', 403, { url: redactUrl(url) });
-    return saveFromFile(target, destFile, opts);
+  } else {
+    checkHostAllowed(target, opts.allowedHosts);
   }
-  checkHostAllowed(target, opts.allowedHosts);
-  return saveFromHttp(target, destFile, opts);
+  const deadline = startDeadline(opts);
+  try {
+    const bounded = deadline ? { ...opts, signal: deadline.signal } : opts;
+    return target.protocol === 'file:' ? await saveFromFile(target, destFile, bounded) : await saveFromHttp(target, destFile, bounded);
+  } finally {
+    deadline?.clear();
+  }
+}
+
+/**
+ * The caller's signal joined with a timer for the overall deadline. The timer aborts with a
+ * TimeoutError, which networkError() reports as MODEL_DOWNLOAD_TIMEOUT.
+ */
+function startDeadline(opts: DownloadOptions): { signal: AbortSignal; clear: () => void } | undefined {
+  const ms = opts.deadlineMs;
+  if (!ms || ms <= 0) return undefined;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`the download took longer than ${ms} ms`, 'TimeoutError')), ms);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  return { signal, clear: () => clearTimeout(timer) };
 }
 
 /** Parses and vets the scheme; the result never carries credentials into messages. */
@@ -148,7 +171,8 @@ async function saveFromHttp(first: URL, destFile: string, opts: DownloadOptions)
     let authOrigin = current.origin;
     let authorization = basicAuth(current);
     for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { accept: 'application/zip, application/octet-stream, */*' };
+      // identity: we never inflate a body, so a compressed one could only fail the zip check.
+      const headers: Record<string, string> = { accept: 'application/zip, application/octet-stream, */*', 'accept-encoding': 'identity' };
       if (authorization && current.origin === authOrigin) headers.authorization = authorization;
       const res = await request(withoutCredentials(current), {
         method: 'GET',
@@ -312,7 +336,8 @@ function networkError(err: unknown, url: URL, opts: DownloadOptions): CodedError
   if (opts.signal?.aborted) {
     const reason = opts.signal.reason as { name?: unknown } | undefined;
     if (reason?.name === 'TimeoutError') {
-      return new CodedError('MODEL_DOWNLOAD_TIMEOUT', `download of ${where} ran past its deadline`, 504, { url: where }, { cause: err });
+      const deadline = opts.deadlineMs ? { deadlineMs: opts.deadlineMs } : {};
+      return new CodedError('MODEL_DOWNLOAD_TIMEOUT', `download of ${where} ran past its deadline`, 504, { url: where, ...deadline }, { cause: err });
     }
     return new CodedError('MODEL_DOWNLOAD_ABORTED', `download of ${where} was cancelled`, 499, { url: where }, { cause: err });
   }

@@ -24,7 +24,7 @@ export interface RegistryOptions {
   /** Estimated bytes of loaded models; 0 = no budget. */
   maxModelBytes: number;
   failedRetryMs: number;
-  download: { allowFileUrls: boolean; allowedHosts: string[]; maxBytes: number; connectTimeoutMs: number; bodyTimeoutMs: number };
+  download: { allowFileUrls: boolean; allowedHosts: string[]; maxBytes: number; connectTimeoutMs: number; bodyTimeoutMs: number; deadlineMs?: number };
   archive: { maxEntries: number; maxUncompressedBytes: number };
 }
 
