@@ -10,7 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { buildMpta } from '@detector-worker/shared/testing/mpta';
 import { CodedError } from '@detector-worker/shared/errors';
-import { downloadArchive, isHostAllowed, parseArchiveUrl, type DownloadOptions } from './download.js';
+import { downloadArchive, type DownloadOptions } from './download.js';
+import { isHostAllowed, parseArchiveUrl } from './model-url.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
