@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { pino } from 'pino';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay, type Relay } from '@detector-worker/relay/server';
-import { fixturesRequired } from '@detector-worker/shared/testing/fixtures';
+import { fixturesRequired, requireService } from '@detector-worker/shared/testing/fixtures';
 import { startStubInfer, type StubInfer } from '@detector-worker/shared/testing/stub-infer';
 import { CmsClient } from './support/cms-client.js';
 
@@ -44,7 +44,7 @@ after(async () => {
 test('/debug renders the latest frame with the crop rectangle and detection boxes', async (t) => {
   if (!existsSync(CHROMIUM)) {
     if (fixturesRequired()) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (REQUIRE_FIXTURES=1 makes this a failure)`);
-    return t.skip(`${CHROMIUM} not found (apt-get install -y chromium)`);
+    return requireService(t, 'chromium', `${CHROMIUM} not found (apt-get install -y chromium)`);
   }
   const cms = await CmsClient.connect(`ws://127.0.0.1:${relay.port}/`);
   const port = (snapshots.address() as { port: number }).port;

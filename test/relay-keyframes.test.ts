@@ -12,7 +12,7 @@ import { loadRelayConfig } from '@detector-worker/relay/config';
 import { CameraHub } from '@detector-worker/relay/cameras/camera-hub';
 import type { CameraSource, Frame } from '@detector-worker/relay/cameras/frame';
 import type { RtspReader } from '@detector-worker/relay/cameras/rtsp-reader';
-import { fixture, fixturesRequired } from '@detector-worker/shared/testing/fixtures';
+import { fixture, fixturesRequired, requireService } from '@detector-worker/shared/testing/fixtures';
 import { startRtspServer, type RtspTestServer } from '@detector-worker/shared/testing/rtsp-server';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
@@ -49,7 +49,7 @@ function hubWith(keyframeOnlyFps: number): CameraHub {
 }
 
 test('keyframes only while they give the rate; a faster need reopens ffmpeg decoding every frame', async (t) => {
-  if (!hasFfmpeg) return t.skip('ffmpeg is not installed');
+  if (!hasFfmpeg) return requireService(t, 'ffmpeg', 'not installed (apt-get install -y ffmpeg)');
   if (!rtsp) return t.skip('fixture video missing');
   const hub = hubWith(1);
   const source: CameraSource = { kind: 'rtsp', url: rtsp.url };
@@ -76,7 +76,7 @@ test('keyframes only while they give the rate; a faster need reopens ffmpeg deco
 });
 
 test('keyframes too sparse for the need: the reader measures them and decodes every frame', async (t) => {
-  if (!hasFfmpeg) return t.skip('ffmpeg is not installed');
+  if (!hasFfmpeg) return requireService(t, 'ffmpeg', 'not installed (apt-get install -y ffmpeg)');
   if (!rtsp) return t.skip('fixture video missing');
   // 2 fps may use keyframes only by configuration, but the camera sends one a second.
   const hub = hubWith(2);

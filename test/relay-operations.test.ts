@@ -13,7 +13,7 @@ import { request } from 'undici';
 import WebSocket from 'ws';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { buildRelay, startRelay } from '@detector-worker/relay/server';
-import { fixture, repoRoot } from '@detector-worker/shared/testing/fixtures';
+import { fixture, repoRoot, requireService } from '@detector-worker/shared/testing/fixtures';
 import { startRtspServer } from '@detector-worker/shared/testing/rtsp-server';
 import { startStubInfer } from '@detector-worker/shared/testing/stub-infer';
 import { CmsClient } from './support/cms-client.js';
@@ -102,7 +102,7 @@ test('invalid configuration stops both services at start, naming the variable', 
 });
 
 test('SIGTERM on a busy relay: ffmpeg children are stopped and it exits 0', async (t) => {
-  if (spawnSync('ffmpeg', ['-version']).status !== 0) return t.skip('ffmpeg is not installed');
+  if (spawnSync('ffmpeg', ['-version']).status !== 0) return requireService(t, 'ffmpeg', 'not installed (apt-get install -y ffmpeg)');
   const video = fixture(t, 'video/traffic_640x360.mp4');
   if (!video) return;
   const rtsp = await startRtspServer(video);

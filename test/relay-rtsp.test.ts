@@ -15,7 +15,7 @@ import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer, type RunningInfer } from '@detector-worker/infer/start';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay, type Relay } from '@detector-worker/relay/server';
-import { fixture, fixturesRequired } from '@detector-worker/shared/testing/fixtures';
+import { fixture, fixturesRequired, requireService } from '@detector-worker/shared/testing/fixtures';
 import { writeStandardMpta } from '@detector-worker/shared/testing/mpta';
 import { CmsClient } from './support/cms-client.js';
 import { startRtspServer, type RtspTestServer } from '@detector-worker/shared/testing/rtsp-server';
@@ -62,7 +62,7 @@ after(async () => {
 });
 
 test('RTSP camera: detections, one ffmpeg per camera, outage and recovery, last unsubscribe ends ffmpeg', async (t) => {
-  if (!hasFfmpeg) return t.skip('ffmpeg is not installed');
+  if (!hasFfmpeg) return requireService(t, 'ffmpeg', 'not installed (apt-get install -y ffmpeg)');
   if (!archive || !relay) return t.skip('fixtures missing');
   const cms = await CmsClient.connect(`ws://127.0.0.1:${relay.port}/`);
   const sub = (id: string) => ({ type: 'subscribe', payload: { subscriptionIdentifier: id, rtspUrl: rtsp.url, modelUrl: `file://${archive}`, modelName: 'Cars', modelId: 'cars' } });

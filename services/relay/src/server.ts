@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { createLogger, type Logger } from '@detector-worker/shared/logging';
+import { flatDetection, type WorkerMessage } from '@detector-worker/shared/protocol/messages';
 import type { RelayConfig } from './config.js';
 import { CameraHub } from './cameras/camera-hub.js';
 import { CmsLink } from './cms/cms-link.js';
@@ -41,10 +42,14 @@ export interface Relay extends RelayParts {
   close(): Promise<void>;
 }
 
-/** A result goes to the CMS as it happened, or as a patch of the session it belonged to. */
-export function resultMessage(r: GroupResult): import('@detector-worker/shared/protocol/messages').WorkerMessage | null {
-  const detection = r.answer.detection;
-  if (!detection) return null;
+/**
+ * A result goes to the CMS as it happened, or as a patch of the session it belonged to.
+ * The detection is flattened here too: infer already answers flat, but the CMS contract
+ * must hold even against an infer of another version (or a misbehaving one).
+ */
+export function resultMessage(r: GroupResult): WorkerMessage | null {
+  if (!r.answer.detection || typeof r.answer.detection !== 'object' || Array.isArray(r.answer.detection)) return null;
+  const detection = flatDetection(r.answer.detection);
   const current = r.subscription.sessionId;
   if (r.sessionAtSend !== null && r.sessionAtSend !== current) {
     return { type: 'patchSession', sessionId: r.sessionAtSend, data: { currentCar: detection } };
@@ -83,7 +88,9 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
   metrics.watch(registry, hub, link);
 
   const app = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger });
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  // A frame over 1 MiB closes that connection (1009): ws cannot skip the rest of a frame.
+  // UTF-8 is checked per message in CmsLink, so an invalid text frame is ignored, not fatal.
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024, skipUTF8Validation: true } });
   let closing = false;
   const expected = config.relayToken ? Buffer.from(config.relayToken) : undefined;
   const authorized = (token: string | undefined): boolean => {

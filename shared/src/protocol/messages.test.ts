@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCmsMessage, samePayload, splitSubscriptionIdentifier } from './messages.js';
+import { flatDetection, parseCmsMessage, samePayload, splitSubscriptionIdentifier } from './messages.js';
 
 const sub = (payload: Record<string, unknown>) => JSON.stringify({ type: 'subscribe', payload: { subscriptionIdentifier: 'display-001;cam-002', rtspUrl: 'rtsp://user:pass@host:554/stream', modelUrl: 'http://storage/models/us-lpr.mpta', modelName: 'US-LPR', modelId: 102, ...payload } });
 
@@ -53,4 +53,31 @@ test('identifiers and payload equality', () => {
   assert.equal(samePayload(a, { ...a }), true);
   assert.equal(samePayload(a, { ...a, modelId: 2 }), false);
   assert.equal(samePayload(a, { ...a, cropX1: 1, cropY1: 1, cropX2: 5, cropY2: 5 }), false);
+});
+
+test('flatDetection keeps strings, finite numbers, booleans and null only', () => {
+  assert.deepEqual(flatDetection({ a: 'x', b: 1.5, c: false, d: null, bbox: [1, 2], o: { x: 1 }, n: Number.NaN, i: -Infinity, u: undefined, f: () => 1 }), { a: 'x', b: 1.5, c: false, d: null });
+  for (const v of [null, undefined, 'str', 5, [1, 2]]) assert.deepEqual(flatDetection(v), {});
+});
+
+test('camera URLs are taken literally: disguised schemes, whitespace, control characters and empty hosts are refused', () => {
+  const refused = [' rtsp://h/s', '\u0000rtsp://h/s', 'rt\nsp://h/s', 'rtsp://h/a\tb', 'rtsp://h/a b', 'rtsp:', 'rtsp://', 'rtsp:h/s', 'concat:rtsp://h|file:///etc/passwd', '-i rtsp://h/s', 'rtsp://h/\u0085'];
+  for (const rtspUrl of refused) {
+    const r = parseCmsMessage(sub({ rtspUrl }));
+    assert.equal(r.ok, false, JSON.stringify(rtspUrl));
+  }
+  for (const snapshotUrl of [' http://h/s.jpg', 'ht\ttp://h/s.jpg', 'http://', '//h/s.jpg', 'http:h/s.jpg']) {
+    assert.equal(parseCmsMessage(sub({ rtspUrl: undefined, snapshotUrl })).ok, false, JSON.stringify(snapshotUrl));
+  }
+  for (const rtspUrl of ['rtsp://user:p%40ss@10.0.0.1:554/stream?x=1', 'RTSP://h/s', 'rtsps://h/s']) assert.ok(parseCmsMessage(sub({ rtspUrl })).ok, rtspUrl);
+  assert.ok(parseCmsMessage(sub({ rtspUrl: undefined, snapshotUrl: 'https://go2rtc:1984/api/frame.jpeg?src=cam' })).ok);
+});
+
+test('a huge unknown type is cut short in the reason', () => {
+  const r = parseCmsMessage(JSON.stringify({ type: 't'.repeat(100_000) }));
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.equal(r.type!.length, 64);
+    assert.ok(r.reason.length < 200);
+  }
 });

@@ -45,11 +45,14 @@ export interface StateReport {
   cameraConnections: CameraConnection[];
 }
 
+/** `imageDetection.data.detection`: flat, as the spec says (boxes stay in infer's `result`). */
+export type FlatDetection = Record<string, string | number | boolean | null>;
+
 export interface ImageDetection {
   type: 'imageDetection';
   subscriptionIdentifier: string;
   timestamp: string;
-  data: { detection: Record<string, unknown>; modelId: number | string; modelName: string };
+  data: { detection: FlatDetection; modelId: number | string; modelName: string };
 }
 
 export interface PatchSession {
@@ -73,9 +76,20 @@ function str(v: unknown, max: number): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= max;
 }
 
-function isUrl(v: string, schemes: string[]): boolean {
+/**
+ * A camera URL of one of `schemes`, taken literally: the WHATWG parser forgives leading
+ * spaces and control characters and drops tabs and newlines anywhere (" rtsp://…",
+ * "rt\nsp://…"), but the raw string is what ffmpeg or undici receives, and ffmpeg would
+ * read such a string as a local file name. So the text itself must start with the scheme,
+ * hold no whitespace or control characters, and name a host.
+ */
+function isCameraUrl(v: string, schemes: string[]): boolean {
+  if (/[\u0000-\u0020\u007f-\u009f]/.test(v)) return false;
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*:)\/\//.exec(v)?.[1]?.toLowerCase();
+  if (!scheme || !schemes.includes(scheme)) return false;
   try {
-    return schemes.includes(new URL(v).protocol);
+    const u = new URL(v);
+    return u.protocol === scheme && u.hostname !== '';
   } catch {
     return false;
   }
@@ -92,8 +106,8 @@ function parseSubscribe(p: unknown): SubscribePayload | string {
   if (!isObject(p)) return 'payload must be an object';
   const { subscriptionIdentifier, rtspUrl, snapshotUrl, snapshotInterval, modelUrl, modelName, modelId } = p;
   if (!str(subscriptionIdentifier, MAX_ID) || !splitSubscriptionIdentifier(subscriptionIdentifier)) return 'subscriptionIdentifier must be "display;camera"';
-  if (rtspUrl !== undefined && rtspUrl !== null && !(str(rtspUrl, MAX_URL) && isUrl(rtspUrl, ['rtsp:', 'rtsps:']))) return 'rtspUrl must be an rtsp:// URL';
-  if (snapshotUrl !== undefined && snapshotUrl !== null && !(str(snapshotUrl, MAX_URL) && isUrl(snapshotUrl, ['http:', 'https:']))) return 'snapshotUrl must be an http(s) URL';
+  if (rtspUrl !== undefined && rtspUrl !== null && !(str(rtspUrl, MAX_URL) && isCameraUrl(rtspUrl, ['rtsp:', 'rtsps:']))) return 'rtspUrl must be an rtsp:// URL';
+  if (snapshotUrl !== undefined && snapshotUrl !== null && !(str(snapshotUrl, MAX_URL) && isCameraUrl(snapshotUrl, ['http:', 'https:']))) return 'snapshotUrl must be an http(s) URL';
   if (!rtspUrl && !snapshotUrl) return 'one of rtspUrl or snapshotUrl is required';
   if (snapshotInterval !== undefined && snapshotInterval !== null && !(Number.isInteger(snapshotInterval) && (snapshotInterval as number) >= 100 && (snapshotInterval as number) <= 3_600_000)) {
     return 'snapshotInterval must be an integer of milliseconds between 100 and 3600000';
@@ -134,7 +148,8 @@ export function parseCmsMessage(text: string): ParseResult {
   }
   if (!isObject(msg) || typeof msg.type !== 'string') return { ok: false, reason: 'message must be an object with a string "type"' };
   const type = msg.type;
-  const fail = (reason: string): ParseResult => ({ ok: false, reason, type });
+  // The type goes into log lines: a 1 MB one must not.
+  const fail = (reason: string): ParseResult => ({ ok: false, reason, type: type.slice(0, 64) });
   switch (type) {
     case 'subscribe': {
       const p = parseSubscribe(msg.payload);
@@ -161,6 +176,20 @@ export function parseCmsMessage(text: string): ParseResult {
     default:
       return fail(`unknown message type "${type.slice(0, 64)}"`);
   }
+}
+
+/**
+ * Keeps only the flat part of a detection: string, finite number, boolean and null values.
+ * Anything else (arrays such as bbox, objects, NaN) is dropped rather than stringified, so
+ * the CMS never receives a shape its `currentCar` fields cannot hold.
+ */
+export function flatDetection(detection: unknown): FlatDetection {
+  const out: FlatDetection = {};
+  if (!isObject(detection)) return out;
+  for (const [key, value] of Object.entries(detection)) {
+    if (value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) out[key] = value;
+  }
+  return out;
 }
 
 /** Same payload (for idempotent subscribe): compares every field that changes behaviour. */

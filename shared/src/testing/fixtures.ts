@@ -1,7 +1,8 @@
 /**
  * Test fixtures live in ../shared/fixtures beside the checkout and are never copied into
  * the repository. Tests that need them skip with a clear message when the folder is
- * absent, and fail instead when REQUIRE_FIXTURES=1 (CI sets it).
+ * absent, and fail instead when REQUIRE_FIXTURES=1 (CI sets it). Tests that need an outside
+ * service do the same through requireService() and REQUIRE_SERVICES=1.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -37,6 +38,21 @@ export function fixture(t: { skip: (message?: string) => void }, relative: strin
   if (fixturesRequired()) throw new Error(`${message}; REQUIRE_FIXTURES=1 makes this a failure`);
   t.skip(message);
   return undefined;
+}
+
+export function servicesRequired(): boolean {
+  return process.env.REQUIRE_SERVICES === '1';
+}
+
+/**
+ * For a test that cannot run because an outside program or server is missing (Redis,
+ * PostgreSQL, ffmpeg, Chromium): skips with a message that says what is missing, or throws
+ * when REQUIRE_SERVICES=1 (CI sets it), so a missing service never passes as a skip.
+ */
+export function requireService(t: { skip: (message?: string) => void }, service: string, reason?: string): void {
+  const message = `${service} unavailable${reason ? `: ${reason}` : ''}`;
+  if (servicesRequired()) throw new Error(`${message}; REQUIRE_SERVICES=1 makes this a failure`);
+  t.skip(message);
 }
 
 /** Same as fixture() for code without a test context (benchmarks): throws when missing. */

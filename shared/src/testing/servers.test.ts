@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { requireService } from './fixtures.js';
 import { answers, parsePostgresUrl, parseRedisUrl, postgresForTests, redisForTests, startThrowawayPostgres, startThrowawayRedis } from './servers.js';
 
 test('URLs parse into connection configs', () => {
@@ -28,7 +29,7 @@ test('a throwaway redis-server pauses and resumes on the same port', async (t) =
   try {
     server = await startThrowawayRedis();
   } catch (err) {
-    return t.skip(String(err));
+    return requireService(t, 'redis-server', String(err));
   }
   try {
     const { host, port } = server.config;
@@ -48,7 +49,7 @@ test('a throwaway postgres pauses and resumes on the same port', async (t) => {
   try {
     server = await startThrowawayPostgres();
   } catch (err) {
-    return t.skip(String(err));
+    return requireService(t, 'PostgreSQL', String(err));
   }
   try {
     const { host, port } = server.config;
@@ -59,5 +60,22 @@ test('a throwaway postgres pauses and resumes on the same port', async (t) => {
     assert.ok(await answers(host, port));
   } finally {
     await server.stop();
+  }
+});
+
+test('requireService skips with the reason, or fails when REQUIRE_SERVICES=1', () => {
+  const saved = process.env.REQUIRE_SERVICES;
+  const skipped: Array<string | undefined> = [];
+  const t = { skip: (m?: string) => void skipped.push(m) };
+  try {
+    delete process.env.REQUIRE_SERVICES;
+    requireService(t, 'ffmpeg', 'not installed');
+    assert.deepEqual(skipped, ['ffmpeg unavailable: not installed']);
+    process.env.REQUIRE_SERVICES = '1';
+    assert.throws(() => requireService(t, 'redis-server'), /redis-server unavailable; REQUIRE_SERVICES=1 makes this a failure/);
+    assert.equal(skipped.length, 1);
+  } finally {
+    if (saved === undefined) delete process.env.REQUIRE_SERVICES;
+    else process.env.REQUIRE_SERVICES = saved;
   }
 });

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger } from '@detector-worker/shared/logging';
 import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
+import { requireService } from '@detector-worker/shared/testing/fixtures';
 import { startThrowawayPostgres, startThrowawayRedis, type PostgresServerConfig, type RedisServerConfig, type ThrowawayServer } from '@detector-worker/shared/testing/servers';
 import type { ActionEvent, ActionOutcome } from '../pipeline/types.js';
 import { createActionRunner, type StatefulActionRunner } from './runner.js';
@@ -66,7 +67,7 @@ async function carEvent(requestId: string, brand: string): Promise<{ event: Acti
 const brief = (outcomes: ActionOutcome[]) => outcomes.map((o) => `${o.type}:${o.status}${o.reason?.startsWith('queued for retry') ? ':queued' : o.reason?.startsWith('dropped') ? ':dropped' : ''}`);
 
 test('servers go down and come back: queued writes are applied, overflow counted', async (t) => {
-  if (skipReason || !redisServer || !pgServer) return t.skip(skipReason);
+  if (skipReason || !redisServer || !pgServer) return requireService(t, 'redis-server and PostgreSQL', skipReason);
   const r = redisServer.config;
   const p = pgServer.config;
   runner = createActionRunner({

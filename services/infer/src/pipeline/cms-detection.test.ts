@@ -18,11 +18,10 @@ const result: DetectionNodeResult = {
   },
 };
 
-test('default flat detection: primary class and each branch under a readable key', () => {
+test('default flat detection: primary class and each branch under a readable key, no boxes', () => {
   assert.deepEqual(cmsDetection(undefined, result, {}), {
     class: 'car',
     confidence: 0.9123,
-    bbox: [1, 2, 3, 4],
     carBrand: 'Honda',
     carBrandConfidence: 0.9,
     bodyType: 'Sedan "4-door"',
@@ -50,4 +49,19 @@ test('mapped flat detection: templates over branches and context, unresolved fie
 
 test('no result, no detection', () => {
   assert.equal(cmsDetection(undefined, null, {}), null);
+});
+
+const isFlat = (d: Record<string, unknown>) => Object.values(d).every((v) => v === null || ['string', 'boolean'].includes(typeof v) || (typeof v === 'number' && Number.isFinite(v)));
+
+test('detections stay flat whatever the result and the mapping hold', () => {
+  const hostile = {
+    ...result,
+    confidence: Number.NaN,
+    branch_results: { weird: { class: 'x', confidence: Number.POSITIVE_INFINITY, id: null, nested: { a: 1 }, list: [1, 2] } },
+  } as unknown as DetectionNodeResult;
+  const byDefault = cmsDetection(undefined, hostile, {})!;
+  assert.ok(isFlat(byDefault), JSON.stringify(byDefault));
+  assert.deepEqual(byDefault, { class: 'car', weird: 'x' }, 'non-finite confidences are left out');
+  const mapped = cmsDetection({ box: '{bbox}', nested: '{weird.nested}', list: '{weird.list}', ctx: '{obj}', conf: '{confidence}', ok: '{class}' }, hostile, { obj: { deep: true } })!;
+  assert.deepEqual(mapped, { ok: 'car' }, 'arrays, objects and NaN are left out, like unresolved templates');
 });

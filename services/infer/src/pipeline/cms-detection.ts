@@ -5,13 +5,18 @@
  * primary detection (`{class}`, `{confidence}`), the event context and branch results
  * (`{car_brand_cls_v1.brand}`); a field whose template does not resolve is left out, and a
  * template that is exactly one placeholder keeps the value's type (numbers stay numbers).
- * Without one, the default is documented in the README: class, confidence, bbox and each
+ * Without one, the default is documented in the README: class, confidence and each
  * branch's class under a readable key.
+ *
+ * Either way the object is flat (string, number, boolean, null): the spec's `detection` is
+ * flat and the CMS merges it into `currentCar`. Boxes stay in the answer's `result`; a value
+ * that is not a scalar (or not a finite number) is left out, like an unresolved template.
  */
+import { flatDetection, type FlatDetection } from '@detector-worker/shared/protocol/messages';
 import { contextLookup, parseTemplate, renderTemplate, type TemplateValue } from '@detector-worker/shared/templates';
 import { branchResultsOf, type BranchResult } from './types.js';
 
-export type CmsDetection = Record<string, string | number | boolean | number[]>;
+export type CmsDetection = FlatDetection;
 
 /** Alias field of a branch result -> CMS key (names from DisplayPersistentData.currentCar). */
 const ALIAS_KEYS: Array<[string, string]> = [
@@ -29,7 +34,6 @@ function scalarFields(result: BranchResult): Record<string, unknown> {
 
 export function defaultCmsDetection(result: BranchResult): CmsDetection {
   const flat: CmsDetection = { class: result.class, confidence: round(result.confidence) };
-  if (Array.isArray(result.bbox)) flat.bbox = result.bbox as number[];
   for (const [id, branch] of Object.entries(branchResultsOf(result))) {
     const fields = branch as Record<string, unknown>;
     const alias = ALIAS_KEYS.find(([field]) => typeof fields[field] === 'string');
@@ -38,7 +42,7 @@ export function defaultCmsDetection(result: BranchResult): CmsDetection {
     flat[key] = branch.class;
     flat[`${key}Confidence`] = round(branch.confidence);
   }
-  return flat;
+  return flatDetection(flat);
 }
 
 export function mappedCmsDetection(mapping: Record<string, string>, result: BranchResult, context: Record<string, unknown>): CmsDetection {
@@ -57,7 +61,7 @@ export function mappedCmsDetection(mapping: Record<string, string>, result: Bran
     const { text, missing } = renderTemplate(template, lookup);
     if (missing.length === 0) flat[field] = text;
   }
-  return flat;
+  return flatDetection(flat);
 }
 
 export function cmsDetection(mapping: Record<string, string> | undefined, result: BranchResult | null, context: Record<string, unknown>): CmsDetection | null {

@@ -2,6 +2,8 @@ import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { createLogger } from '@detector-worker/shared/logging';
 import type { SubscribePayload } from '@detector-worker/shared/protocol/messages';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
@@ -144,4 +146,25 @@ test('one of two connections dropping starts no grace period; results go to ever
   assert.equal(link.undelivered, 1, 'counted, not queued, while no CMS is connected');
   link.close();
   mock.timers.reset();
+});
+
+test('invalid UTF-8 is ignored like any bad message; ignored-message lines are capped per connection', () => {
+  const lines: any[] = [];
+  const sink = new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk))), cb()) });
+  const { registry, calls } = fakeRegistry();
+  const link = new CmsLink(registry, usage, { heartbeatIntervalMs: 60_000, reconnectGraceMs: 60_000 }, pino({ level: 'info' }, sink));
+  const socket = new FakeSocket();
+  link.attach(socket as unknown as WebSocket, 'test');
+  // Would be a valid requestState were the bad byte replaced with U+FFFD.
+  socket.emit('message', Buffer.concat([Buffer.from('{"type":"requestState","x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), false);
+  assert.equal(socket.sent.length, 1, 'only the report sent on connect');
+  for (let i = 0; i < 500; i++) socket.receive({ type: `junk-${i}` });
+  socket.receive(sub('d;c'));
+  assert.deepEqual(calls, ['subscribe d;c']);
+  const ignored = lines.filter((l) => l.msg === 'CMS message ignored');
+  assert.equal(ignored[0].reason, 'text frame is not valid UTF-8');
+  assert.equal(ignored.length, 20, 'a burst of lines, not 501');
+  socket.close();
+  assert.equal(lines.find((l) => l.msg === 'CMS disconnected').ignoredNotLogged, 481);
+  link.close();
 });

@@ -4,11 +4,25 @@
  * connection stays open. When the last connection drops, subscriptions live on for a grace
  * period so a reconnecting CMS finds its cameras still running.
  */
-import type { WebSocket } from 'ws';
+import { isUtf8 } from 'node:buffer';
+import type { RawData, WebSocket } from 'ws';
 import type { Logger } from '@detector-worker/shared/logging';
 import { parseCmsMessage, type CameraConnection, type CmsCommand, type StateReport, type WorkerMessage } from '@detector-worker/shared/protocol/messages';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
 import type { SystemUsage } from './system-usage.js';
+import { LogThrottle } from './log-throttle.js';
+
+/** "Message ignored" lines per connection and window; the rest are counted. */
+const IGNORED_LOG_BURST = 20;
+const IGNORED_LOG_WINDOW_MS = 10_000;
+
+/** A text frame as a string, or null when it is not valid UTF-8. */
+function textOf(data: RawData): string | null {
+  const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+  // The server skips ws's own UTF-8 check (which would close the connection): the check
+  // is here, so a bad frame is ignored like any other bad message.
+  return isUtf8(buf) ? buf.toString('utf8') : null;
+}
 
 export interface CmsLinkOptions {
   heartbeatIntervalMs: number;
@@ -40,16 +54,17 @@ export class CmsLink {
     log.info({ subscriptions: this.registry.list().length }, 'CMS connected');
     const heartbeat = setInterval(() => this.sendTo(socket, this.stateReport()), this.options.heartbeatIntervalMs);
     this.sendTo(socket, this.stateReport());
+    const throttle = new LogThrottle(IGNORED_LOG_BURST, IGNORED_LOG_WINDOW_MS);
+    const ignored = (fields: { type?: string; reason: string }): void => {
+      const { log: write, suppressed } = throttle.take(Date.now());
+      if (write) log.warn({ ...fields, ...(suppressed > 0 ? { suppressed } : {}) }, 'CMS message ignored');
+    };
     socket.on('message', (data, isBinary) => {
-      if (isBinary) {
-        log.warn('binary message ignored');
-        return;
-      }
-      const parsed = parseCmsMessage(data.toString());
-      if (!parsed.ok) {
-        log.warn({ type: parsed.type, reason: parsed.reason }, 'CMS message ignored');
-        return;
-      }
+      if (isBinary) return ignored({ reason: 'binary frame' });
+      const text = textOf(data);
+      if (text === null) return ignored({ reason: 'text frame is not valid UTF-8' });
+      const parsed = parseCmsMessage(text);
+      if (!parsed.ok) return ignored({ ...(parsed.type !== undefined ? { type: parsed.type } : {}), reason: parsed.reason });
       try {
         this.handle(parsed.command, socket, log);
       } catch (err) {
@@ -58,10 +73,10 @@ export class CmsLink {
       }
     });
     socket.on('error', (err) => log.warn({ err: err.message }, 'CMS socket error'));
-    socket.on('close', () => {
+    socket.on('close', (code?: number, reason?: Buffer) => {
       clearInterval(heartbeat);
       this.sockets.delete(socket);
-      log.info('CMS disconnected');
+      log.info({ code, reason: reason?.toString().slice(0, 123), ...(throttle.pending > 0 ? { ignoredNotLogged: throttle.pending } : {}) }, 'CMS disconnected');
       if (this.sockets.size === 0) this.startGrace();
     });
   }
