@@ -31,6 +31,7 @@ export interface InferTimings {
   total: number;
 }
 
+/** The answer of one infer request; its wire shape is InferAnswerSchema in the shared contract. */
 export interface InferAnswer {
   modelId: string;
   detection: CmsDetection | null;

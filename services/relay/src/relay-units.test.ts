@@ -4,6 +4,7 @@ import { clampCrop, cropKey, cropOf } from './subscriptions/crop.js';
 import { frameBoxes } from './http/debug-page.js';
 import { resultMessage } from './server.js';
 import type { GroupResult } from './inference/frame-group.js';
+import type { InferAnswer } from './inference/infer-client.js';
 import { loadRelayConfig } from './config.js';
 
 test('crops are clamped to the frame; one entirely outside is degenerate', () => {
@@ -14,10 +15,10 @@ test('crops are clamped to the frame; one entirely outside is degenerate', () =>
   assert.equal(cropKey(undefined), 'full');
 });
 
-const result = (sessionAtSend: string | number | null, current: string | number | null, detection: Record<string, unknown> | null = { carBrand: 'Honda' }): GroupResult => ({
+const result = (sessionAtSend: string | number | null, current: string | number | null, detection: InferAnswer['detection'] = { carBrand: 'Honda' }): GroupResult => ({
   subscription: { id: 'd;c', displayId: 'd', cameraId: 'c', payload: { subscriptionIdentifier: 'd;c', modelUrl: 'u', modelName: 'M', modelId: 7 }, source: { kind: 'rtsp', url: 'rtsp://x' }, crop: undefined, sessionId: current, group: undefined as never },
   frame: { jpeg: Buffer.alloc(0), capturedAt: new Date('2026-01-02T03:04:05.678Z'), seq: 1 },
-  answer: { detection, result: null },
+  answer: { modelId: '7', detection, result: null, actions: [], timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 } },
   sessionAtSend,
 });
 

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { InferAnswer } from '@detector-worker/shared/contract/infer-api';
 import { resultMessage } from './server.js';
 import type { GroupResult } from './inference/frame-group.js';
 
 const result = (detection: unknown, sessionAtSend: number | null = null, current: number | null = null): GroupResult => ({
   subscription: { id: 'd;c', displayId: 'd', cameraId: 'c', payload: { subscriptionIdentifier: 'd;c', modelUrl: 'u', modelName: 'M', modelId: 7 }, source: { kind: 'rtsp', url: 'rtsp://x' }, crop: undefined, sessionId: current, group: undefined as never },
   frame: { jpeg: Buffer.alloc(0), capturedAt: new Date('2026-01-02T03:04:05.678Z'), seq: 1 },
-  answer: { detection: detection as Record<string, unknown> | null, result: null },
+  // Deliberately outside the contract: the relay flattens whatever reaches it.
+  answer: { modelId: '7', detection: detection as InferAnswer['detection'], result: null, actions: [], timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 } },
   sessionAtSend,
 });
 

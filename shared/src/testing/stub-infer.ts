@@ -1,5 +1,6 @@
-/** A stand-in for the infer service: answers its HTTP contract with a canned detection and records what it was asked. */
+/** A stand-in for the infer service: answers the shared contract (contract/infer-api.ts) with a canned detection and records what it was asked. */
 import { createServer, type Server } from 'node:http';
+import type { InferAnswer } from '../contract/infer-api.js';
 
 export interface StubRequest {
   modelId: string;
@@ -16,7 +17,7 @@ export interface StubInfer {
   delayMs: number;
   /** Status to answer instead of 200 (e.g. 429, 503). */
   failWith: number | undefined;
-  detection: Record<string, unknown> | null;
+  detection: InferAnswer['detection'];
   close(): Promise<void>;
 }
 
@@ -39,7 +40,14 @@ export async function startStubInfer(): Promise<StubInfer> {
           return;
         }
         const detection = stub.detection;
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ modelId: m[1], detection, result: detection ? { class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], detections: [{ class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], id: null }] } : null, actions: [], timings: {} }));
+        const answer: InferAnswer = {
+          modelId: decodeURIComponent(m[1]!),
+          detection,
+          result: detection ? { class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], detections: [{ class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], id: null }] } : null,
+          actions: [],
+          timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 },
+        };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
       }, stub.delayMs);
     });
   });

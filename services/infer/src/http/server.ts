@@ -9,6 +9,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
+import { CONTEXT_HEADERS, ErrorReplySchema as ErrorReply, IMAGE_CONTENT_TYPES, InferAnswerSchema, InferContextJson, InferQuery, type InferAnswer as WireAnswer, type InferContextField } from '@detector-worker/shared/contract/infer-api';
 import { CodedError } from '@detector-worker/shared/errors';
 import type { Admission, InferService } from '../service.js';
 import { clientErrorResponse, toCodedError, type ErrorContext } from './errors.js';
@@ -17,31 +18,10 @@ import { InferMetrics } from './metrics.js';
 import type { RequestContext } from '../pipeline/types.js';
 
 const ModelParams = Type.Object({ modelId: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' }) });
-const ContextFields = {
-  modelUrl: Type.Optional(Type.String({ maxLength: 4096, description: 'archive URL; needed only when the model is not loaded yet' })),
-  subscriptionIdentifier: Type.Optional(Type.String({ maxLength: 512, description: 'camera_id in templates (displayId;cameraId)' })),
-  displayId: Type.Optional(Type.String({ maxLength: 256 })),
-  sessionId: Type.Optional(Type.String({ maxLength: 256 })),
-  requestId: Type.Optional(Type.String({ maxLength: 256, description: 'idempotency key: a retried request creates no second row or session' })),
-  capturedAt: Type.Optional(Type.String({ maxLength: 64, description: 'ISO-8601 capture time of the frame' })),
-};
-const InferQuery = Type.Object(ContextFields);
-const ContextJson = Type.Object(ContextFields, { additionalProperties: false });
 const LoadBody = Type.Object({ modelUrl: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
-const ErrorReply = Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true });
-
-/** Query parameter -> header carrying the same value (X-Model-Url, X-Subscription-Identifier, …). */
-const HEADER_FOR: Record<keyof typeof ContextFields, string> = {
-  modelUrl: 'x-model-url',
-  subscriptionIdentifier: 'x-subscription-identifier',
-  displayId: 'x-display-id',
-  sessionId: 'x-session-id',
-  requestId: 'x-request-id',
-  capturedAt: 'x-captured-at',
-};
 
 const INFER_ROUTE = '/v1/models/:modelId/infer';
-const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
+const IMAGE_TYPES: string[] = [...IMAGE_CONTENT_TYPES];
 /** Room for the multipart boundaries, part headers and the context field around the image. */
 const MULTIPART_OVERHEAD = 5 * 64 * 1024;
 
@@ -64,14 +44,14 @@ declare module 'fastify' {
 }
 
 function contextFrom(query: Record<string, string | undefined>, headers: FastifyRequest['headers'], extra: Record<string, unknown> = {}): { modelUrl?: string; request: RequestContext } {
-  const pick = (k: keyof typeof ContextFields): string | undefined => {
+  const pick = (k: InferContextField): string | undefined => {
     const fromExtra = extra[k];
     if (typeof fromExtra === 'string' && fromExtra) return fromExtra;
     const q = query[k];
     if (q) return q;
-    const h = headers[HEADER_FOR[k]];
+    const h = headers[CONTEXT_HEADERS[k]];
     const v = Array.isArray(h) ? h[0] : h;
-    if (v && v.length > 4096) throw new CodedError('BAD_REQUEST', `header ${HEADER_FOR[k]} is too long`, 400);
+    if (v && v.length > 4096) throw new CodedError('BAD_REQUEST', `header ${CONTEXT_HEADERS[k]} is too long`, 400);
     return v || undefined;
   };
   const request: RequestContext = {};
@@ -197,7 +177,7 @@ export async function buildInferServer(options: InferServerOptions) {
         description: 'Run the pipeline on one image. Body: the image (image/jpeg, image/png, image/webp) or multipart/form-data with an `image` file and an optional `context` JSON part. Context also as query parameters or X-* headers.',
         params: ModelParams,
         querystring: InferQuery,
-        response: { 400: ErrorReply, 404: ErrorReply, 413: ErrorReply, 415: ErrorReply, 422: ErrorReply, 429: ErrorReply, 502: ErrorReply, 504: ErrorReply },
+        response: { 200: InferAnswerSchema, 400: ErrorReply, 404: ErrorReply, 413: ErrorReply, 415: ErrorReply, 422: ErrorReply, 429: ErrorReply, 502: ErrorReply, 504: ErrorReply },
       },
     },
     async (request) => {
@@ -215,7 +195,8 @@ export async function buildInferServer(options: InferServerOptions) {
       const { modelUrl, request: ctx } = contextFrom(request.query, request.headers, extra);
       const answer = await service.infer(request.params.modelId, image, modelUrl, ctx, request.admission);
       metrics.observeActions(answer.actions);
-      return answer;
+      // The answer is checked against the shared contract at compile time.
+      return answer satisfies WireAnswer;
     },
   );
 
@@ -266,7 +247,7 @@ async function readParts(request: FastifyRequest): Promise<{ image: Buffer; cont
       }
       if (typeof context !== 'object' || context === null || Array.isArray(context)) throw new CodedError('BAD_REQUEST', 'the context part must be a JSON object', 400);
       for (const [k, v] of Object.entries(context)) {
-        if (!(k in ContextJson.properties)) throw new CodedError('BAD_REQUEST', `unknown context field "${k}"`, 400);
+        if (!(k in InferContextJson.properties)) throw new CodedError('BAD_REQUEST', `unknown context field "${k}"`, 400);
         if (typeof v !== 'string' || v.length > 4096) throw new CodedError('BAD_REQUEST', `context field "${k}" must be a string`, 400);
       }
     }

@@ -1,10 +1,13 @@
 /**
- * POSTs one frame to the infer service (its HTTP contract: body = JPEG, context as query
- * parameters) and classifies the outcome so the caller can back off on refusals, timeouts,
- * 5xx and 429 (honouring Retry-After).
+ * POSTs one frame to the infer service (the shared contract: body = JPEG, context as query
+ * parameters, answer checked against InferAnswerSchema) and classifies the outcome so the
+ * caller can back off on refusals, timeouts, 5xx and 429 (honouring Retry-After).
  */
 import { Agent, request } from 'undici';
+import { checkInferAnswer, contextQuery, inferPath, type InferAnswer } from '@detector-worker/shared/contract/infer-api';
 import { readBodyCapped } from '../http-body.js';
+
+export type { InferAnswer } from '@detector-worker/shared/contract/infer-api';
 
 /** Infer answers are small JSON; anything near this is broken. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
@@ -17,13 +20,6 @@ export interface InferRequest {
   sessionId: string | null;
   requestId: string;
   capturedAt: string;
-}
-
-export interface InferAnswer {
-  detection: Record<string, unknown> | null;
-  result: unknown;
-  actions?: unknown[];
-  timings?: Record<string, unknown>;
 }
 
 export type InferOutcome = { ok: true; answer: InferAnswer; latencyMs: number } | { ok: false; code: string; status: number; message: string; retryAfterMs?: number; latencyMs: number };
@@ -45,11 +41,6 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** An answer is usable when it is an object whose `detection` is a flat object or null. */
-export function validAnswer(body: unknown): body is InferAnswer {
-  return isPlainObject(body) && (body.detection === null || body.detection === undefined || isPlainObject(body.detection));
-}
-
 export class InferClient {
   private readonly agent: Agent;
 
@@ -62,9 +53,15 @@ export class InferClient {
   }
 
   async infer(jpeg: Buffer, r: InferRequest): Promise<InferOutcome> {
-    const params = new URLSearchParams({ modelUrl: r.modelUrl, subscriptionIdentifier: r.subscriptionIdentifier, displayId: r.displayId, requestId: r.requestId, capturedAt: r.capturedAt });
-    if (r.sessionId !== null) params.set('sessionId', r.sessionId);
-    const url = `${this.baseUrl.replace(/\/$/, '')}/v1/models/${encodeURIComponent(r.modelId)}/infer?${params}`;
+    const params = contextQuery({
+      modelUrl: r.modelUrl,
+      subscriptionIdentifier: r.subscriptionIdentifier,
+      displayId: r.displayId,
+      requestId: r.requestId,
+      capturedAt: r.capturedAt,
+      ...(r.sessionId !== null ? { sessionId: r.sessionId } : {}),
+    });
+    const url = `${this.baseUrl.replace(/\/$/, '')}${inferPath(r.modelId)}?${params}`;
     const started = performance.now();
     try {
       const res = await request(url, {
@@ -85,8 +82,9 @@ export class InferClient {
         body = undefined;
       }
       if (res.statusCode === 200) {
-        if (validAnswer(body)) return { ok: true, answer: { ...body, detection: body.detection ?? null }, latencyMs };
-        return { ok: false, status: 200, code: 'INFER_BAD_ANSWER', message: 'infer answered 200 without a usable JSON body', latencyMs };
+        const checked = checkInferAnswer(body);
+        if (checked.ok) return { ok: true, answer: checked.answer, latencyMs };
+        return { ok: false, status: 200, code: 'INFER_BAD_ANSWER', message: `infer answered 200 with an answer outside the contract: ${checked.reason}`.slice(0, 500), latencyMs };
       }
       const err = isPlainObject(body) ? (body as { code?: unknown; message?: unknown }) : {};
       const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
