@@ -316,3 +316,39 @@ describe('real models from ../shared/fixtures', () => {
     assert.equal(typeof r.body.detection.licensePlateConfidence, 'number');
   });
 });
+
+describe('stages: the cheap per-frame detect stage and a focused full run', () => {
+  test('stage=detect runs the detector only; focus picks one car for the branches', async (t) => {
+    const archive = await writeStandardMpta(t, work, 'stages.mpta');
+    const photo = fixture(t, 'images/parking_plate_1080p.jpg');
+    if (!archive || !photo) return;
+    const jpeg = await readFile(photo);
+    const load = `?modelUrl=${encodeURIComponent(url(archive))}`;
+
+    const detect = await post('stages', jpeg, `${load}&stage=detect`);
+    assert.equal(detect.status, 200, JSON.stringify(detect.body));
+    assert.equal(detect.body.detection, null, 'no CMS detection from the detect stage');
+    assert.deepEqual(detect.body.result.branch_results, {});
+    assert.deepEqual(Object.keys(detect.body.timings.nodes), ['vehicle_det_v1'], 'the colour branch did not run');
+    // PROVENANCE: car 0.92 [585,331,1904,985]; truck 0.61 [138,269,447,492]; car 0.58 [311,340,706,584].
+    const small = detect.body.result.detections.find((d: any) => d.class === 'car' && d.bbox[0] < 500);
+    assert.ok(small, JSON.stringify(detect.body.result.detections));
+
+    // A full run focused on the smaller car: it is the primary, and the colour branch crops it.
+    const focused = await post('stages', jpeg, `?stage=full&focus=${small.bbox.join(',')}`, { 'x-request-id': 'visit-7' });
+    assert.equal(focused.status, 200, JSON.stringify(focused.body));
+    assert.deepEqual(focused.body.result.bbox, small.bbox);
+    assert.ok(focused.body.result.branch_results.car_color_cls_v1);
+    assert.ok(!focused.body.result.detections.some((d: any) => d.bbox[0] > 500), 'the big car is left out');
+    assert.equal(focused.body.detection.class, 'car');
+
+    // The same over headers, and bad values answer 400.
+    const viaHeader = await post('stages', jpeg, '', { 'x-stage': 'detect' });
+    assert.equal(viaHeader.body.detection, null);
+    for (const q of ['?stage=everything', '?focus=1,2,3', '?focus=10,10,5,5', '?focus=a,b,c,d']) {
+      const bad = await post('stages', jpeg, q);
+      assert.equal(bad.status, 400, q);
+      assert.equal(bad.body.code, 'BAD_REQUEST');
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { createActionRunner } from './actions/runner.js';
 import { FrameImage } from './images/frame-image.js';
 import { ModelRegistry, type RegistryOptions } from './models/registry.js';
 import { cmsDetection, type CmsDetection } from './pipeline/cms-detection.js';
-import { PipelineExecutor } from './pipeline/executor.js';
+import { PipelineExecutor, type RunOptions } from './pipeline/executor.js';
 import type { ActionRunner, NodeTimings } from './pipeline/ports.js';
 import type { PoolModel } from './workers/pool-model.js';
 import { PoolNodeRunner } from './workers/pool-runner.js';
@@ -136,7 +136,7 @@ export class InferService {
   }
 
   /** Runs the pipeline; admits the request itself unless the caller already holds a slot. */
-  async infer(modelId: string, image: Buffer, modelUrl: string | undefined, request: RequestContext, admission?: Admission): Promise<InferAnswer> {
+  async infer(modelId: string, image: Buffer, modelUrl: string | undefined, request: RequestContext, admission?: Admission, options: RunOptions = {}): Promise<InferAnswer> {
     const t0 = performance.now();
     const own = admission ? undefined : this.admit();
     try {
@@ -145,7 +145,7 @@ export class InferService {
       const lease = await this.registry.acquire(modelId, modelUrl);
       const t2 = performance.now();
       try {
-        const run = await this.executor.run(lease.pipeline.key, lease.pipeline.root, frame, request);
+        const run = await this.executor.run(lease.pipeline.key, lease.pipeline.root, frame, request, options);
         const nodes = Object.values(run.nodes);
         const preprocess = nodes.reduce((s, n) => s + n.preprocess, 0);
         const inference = nodes.reduce((s, n) => s + n.inference, 0);
@@ -158,7 +158,8 @@ export class InferService {
         const total = performance.now() - t0;
         return {
           modelId,
-          detection: cmsDetection(lease.pipeline.file.cmsDetection, run.result, context),
+          // The detect stage feeds the relay's tracker; only a full run produces a CMS detection.
+          detection: options.stage === 'detect' ? null : cmsDetection(lease.pipeline.file.cmsDetection, run.result, context),
           result: run.result,
           actions: run.actions,
           timings: { decode: ms(t1 - t0), modelWait: ms(t2 - t1), preprocess: ms(preprocess), inference: ms(inference), nodes: roundNodes(run.nodes), actions: ms(actionsMs), total: ms(total) },

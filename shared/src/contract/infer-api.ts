@@ -20,6 +20,8 @@ export const InferContextFields = {
   sessionId: Type.Optional(Type.String({ maxLength: 256 })),
   requestId: Type.Optional(Type.String({ maxLength: 256, description: 'idempotency key: a retried request creates no second row or session' })),
   capturedAt: Type.Optional(Type.String({ maxLength: 64, description: 'ISO-8601 capture time of the frame' })),
+  stage: Type.Optional(Type.String({ maxLength: 16, description: '`full` (default): the whole pipeline; `detect`: the root detector only, no branches, actions or initial record' })),
+  focus: Type.Optional(Type.String({ maxLength: 128, description: 'x1,y1,x2,y2 in image pixels: the tracked vehicle a full run is for; branches crop it, actions run for it' })),
 };
 
 export const InferQuery = Type.Object(InferContextFields);
@@ -36,7 +38,23 @@ export const CONTEXT_HEADERS: Readonly<Record<InferContextField, string>> = {
   sessionId: 'x-session-id',
   requestId: 'x-request-id',
   capturedAt: 'x-captured-at',
+  stage: 'x-stage',
+  focus: 'x-focus',
 };
+
+export type InferStage = 'detect' | 'full';
+
+/** `x1,y1,x2,y2` with x2 > x1 and y2 > y1, or undefined. */
+export function parseFocus(text: string): [number, number, number, number] | undefined {
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.length !== 4 || parts.some((p) => !/^-?\d+(\.\d+)?$/.test(p))) return undefined;
+  const [x1, y1, x2, y2] = parts.map(Number) as [number, number, number, number];
+  return x2 > x1 && y2 > y1 ? [x1, y1, x2, y2] : undefined;
+}
+
+export function formatFocus(box: readonly [number, number, number, number]): string {
+  return box.map((v) => Math.round(v)).join(',');
+}
 
 /** Image types the infer route takes as a raw body. */
 export const IMAGE_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'] as const;

@@ -9,12 +9,13 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
-import { CONTEXT_HEADERS, ErrorReplySchema as ErrorReply, IMAGE_CONTENT_TYPES, InferAnswerSchema, InferContextJson, InferQuery, type InferAnswer as WireAnswer, type InferContextField } from '@detector-worker/shared/contract/infer-api';
+import { CONTEXT_HEADERS, ErrorReplySchema as ErrorReply, IMAGE_CONTENT_TYPES, InferAnswerSchema, InferContextJson, InferQuery, parseFocus, type InferAnswer as WireAnswer, type InferContextField } from '@detector-worker/shared/contract/infer-api';
 import { CodedError } from '@detector-worker/shared/errors';
 import type { Admission, InferService } from '../service.js';
 import { clientErrorResponse, toCodedError, type ErrorContext } from './errors.js';
 import { declaredLength, hasBody, lingerOnClose, tokenDigest, tokenMatches } from './guards.js';
 import { InferMetrics } from './metrics.js';
+import type { RunOptions } from '../pipeline/executor.js';
 import type { RequestContext } from '../pipeline/types.js';
 
 const ModelParams = Type.Object({ modelId: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' }) });
@@ -43,7 +44,7 @@ declare module 'fastify' {
   }
 }
 
-function contextFrom(query: Record<string, string | undefined>, headers: FastifyRequest['headers'], extra: Record<string, unknown> = {}): { modelUrl?: string; request: RequestContext } {
+function contextFrom(query: Record<string, string | undefined>, headers: FastifyRequest['headers'], extra: Record<string, unknown> = {}): { modelUrl?: string; request: RequestContext; run: RunOptions } {
   const pick = (k: InferContextField): string | undefined => {
     const fromExtra = extra[k];
     if (typeof fromExtra === 'string' && fromExtra) return fromExtra;
@@ -68,8 +69,20 @@ function contextFrom(query: Record<string, string | undefined>, headers: Fastify
     if (Number.isNaN(Date.parse(capturedAt))) throw new CodedError('BAD_REQUEST', 'capturedAt must be an ISO-8601 time', 400);
     request.capturedAt = capturedAt;
   }
+  const run: RunOptions = {};
+  const stage = pick('stage');
+  if (stage !== undefined) {
+    if (stage !== 'detect' && stage !== 'full') throw new CodedError('BAD_REQUEST', 'stage must be "detect" or "full"', 400);
+    run.stage = stage;
+  }
+  const focus = pick('focus');
+  if (focus !== undefined) {
+    const box = parseFocus(focus);
+    if (!box) throw new CodedError('BAD_REQUEST', 'focus must be x1,y1,x2,y2 with x2 > x1 and y2 > y1', 400);
+    run.focus = box;
+  }
   const modelUrl = pick('modelUrl');
-  return modelUrl ? { modelUrl, request } : { request };
+  return modelUrl ? { modelUrl, request, run } : { request, run };
 }
 
 function sendError(reply: FastifyReply, err: CodedError): FastifyReply {
@@ -192,8 +205,8 @@ export async function buildInferServer(options: InferServerOptions) {
         if (!Buffer.isBuffer(request.body)) throw new CodedError('UNSUPPORTED_MEDIA_TYPE', `send the image as ${IMAGE_TYPES.join(', ')} or multipart/form-data`, 415);
         image = request.body;
       }
-      const { modelUrl, request: ctx } = contextFrom(request.query, request.headers, extra);
-      const answer = await service.infer(request.params.modelId, image, modelUrl, ctx, request.admission);
+      const { modelUrl, request: ctx, run } = contextFrom(request.query, request.headers, extra);
+      const answer = await service.infer(request.params.modelId, image, modelUrl, ctx, request.admission, run);
       metrics.observeActions(answer.actions);
       // The answer is checked against the shared contract at compile time.
       return answer satisfies WireAnswer;

@@ -199,3 +199,42 @@ test('sequential branches without parallel; recursive detector branch gets its o
   assert.deepEqual(runner.seen.map((s) => s.image), ['frame', 'frame>crop(100,100,300,200)', 'frame>crop(100,100,300,200)>crop(50,60,90,75)']);
   assert.equal(runner.maxActive, 1);
 });
+
+test('stage detect: the root detector only, no initial record, actions or branches', async () => {
+  const runner = new FakeRunner({
+    car_frontal_detection_v1: [d('Car', 0.95, [0, 0, 100, 80]), d('Frontal', 0.9, [20, 30, 60, 70])],
+    car_brand_cls_v1: { className: 'Honda', confidence: 0.9 },
+    car_bodytype_cls_v1: { className: 'Sedan', confidence: 0.8 },
+  });
+  const actions = new RecordingActions();
+  const exec = new PipelineExecutor({ runner, actions, logger });
+  const run = await exec.run('p@1', carPipeline(), new FakeImage(640, 480), { requestId: 'r1' }, { stage: 'detect' });
+  const result = run.result as DetectionNodeResult;
+  assert.equal(result.detections.length, 2);
+  assert.deepEqual(result.branch_results, {});
+  assert.equal(result.session_id, null);
+  assert.deepEqual(run.actions, []);
+  assert.equal(actions.calls.length, 0);
+  assert.deepEqual(runner.seen.map((s) => s.node), ['car_frontal_detection_v1']);
+});
+
+test('focus: the tracked car is the primary, its inside regions stay, the car at the next pump is left out', async () => {
+  const runner = new FakeRunner({
+    // The other car scores higher; the focus names the first one.
+    car_frontal_detection_v1: [d('Car', 0.88, [0, 0, 100, 80]), d('Frontal', 0.9, [20, 30, 60, 70]), d('Car', 0.97, [300, 0, 420, 90])],
+    car_brand_cls_v1: { className: 'Honda', confidence: 0.9 },
+    car_bodytype_cls_v1: { className: 'Sedan', confidence: 0.8 },
+  });
+  const exec = new PipelineExecutor({ runner, actions: new RecordingActions(), logger });
+  const run = await exec.run('p@1', carPipeline(), new FakeImage(640, 480), { requestId: 'visit-1' }, { focus: [2, 0, 98, 82] });
+  const result = run.result as DetectionNodeResult;
+  assert.deepEqual(result.bbox, [0, 0, 100, 80]);
+  assert.equal(result.confidence, 0.88);
+  assert.deepEqual(result.detections.map((x) => x.class), ['Car', 'Frontal']);
+  assert.deepEqual(Object.keys(result.branch_results).sort(), ['car_bodytype_cls_v1', 'car_brand_cls_v1']);
+  assert.ok(runner.seen.some((s) => s.image.includes('crop(0,0,100,80)')), 'the body-type branch crops the focused car');
+
+  const missed = await exec.run('p@1', carPipeline(), new FakeImage(640, 480), {}, { focus: [500, 300, 600, 400] });
+  assert.equal(missed.result, null);
+  assert.match(missed.reason ?? '', /focus/);
+});

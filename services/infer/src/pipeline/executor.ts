@@ -9,6 +9,7 @@ import type { PreparedNode } from './node.js';
 import type { ActionRunner, NodeRunner, NodeTimings, PipelineImage } from './ports.js';
 import {
   bestRegions,
+  focusedDetections,
   classificationResult,
   cropRegionFor,
   isBranchTriggered,
@@ -17,6 +18,17 @@ import {
   untriggeredAwaitedBranches,
 } from './tree.js';
 import type { ActionEvent, ActionOutcome, BranchResult, ClassificationResult, DetectionNodeResult, RequestContext } from './types.js';
+
+/**
+ * How much of the pipeline a request runs. `detect`: the root detector only (no initial
+ * record, actions or branches), the cheap per-frame stage of a tracked camera. `full` (the
+ * default): everything. `focus`: the box of the tracked vehicle a full run is for; only the
+ * root detection matching it (and what lies inside it) counts.
+ */
+export interface RunOptions {
+  stage?: 'detect' | 'full';
+  focus?: readonly [number, number, number, number];
+}
 
 export interface PipelineRun {
   result: BranchResult | null;
@@ -35,6 +47,7 @@ export interface ExecutorDeps<M = unknown> {
 
 interface WalkState {
   pipelineKey: string;
+  options: RunOptions;
   request: RequestContext;
   actions: ActionOutcome[];
   nodes: Record<string, NodeTimings>;
@@ -44,13 +57,13 @@ interface WalkState {
 export class PipelineExecutor<M = unknown> {
   constructor(private readonly deps: ExecutorDeps<M>) {}
 
-  async run(pipelineKey: string, root: PreparedNode<M>, image: PipelineImage, request: RequestContext): Promise<PipelineRun> {
-    const state: WalkState = { pipelineKey, request, actions: [], nodes: {}, reasons: [] };
-    const result = await this.runNode(root, image, state);
+  async run(pipelineKey: string, root: PreparedNode<M>, image: PipelineImage, request: RequestContext, options: RunOptions = {}): Promise<PipelineRun> {
+    const state: WalkState = { pipelineKey, options, request, actions: [], nodes: {}, reasons: [] };
+    const result = await this.runNode(root, image, state, true);
     return { result, actions: state.actions, nodes: state.nodes, ...(result ? {} : { reason: state.reasons[0] ?? 'nothing detected' }) };
   }
 
-  private async runNode(node: PreparedNode<M>, image: PipelineImage, state: WalkState): Promise<BranchResult | null> {
+  private async runNode(node: PreparedNode<M>, image: PipelineImage, state: WalkState, isRoot = false): Promise<BranchResult | null> {
     if (node.task === 'classify') {
       const { className, confidence, timings } = await this.deps.runner.classify(node, image);
       state.nodes[node.spec.modelId] = timings;
@@ -58,11 +71,22 @@ export class PipelineExecutor<M = unknown> {
     }
 
     // Root detections are filtered by the root's own minConfidence; a branch detector's too.
-    const { detections, timings } = await this.deps.runner.detect(node, image, node.spec.minConfidence);
-    state.nodes[node.spec.modelId] = timings;
-    if (detections.length === 0) {
+    const found = await this.deps.runner.detect(node, image, node.spec.minConfidence);
+    state.nodes[node.spec.modelId] = found.timings;
+    if (found.detections.length === 0) {
       state.reasons.push(`${node.spec.modelId}: no ${node.spec.triggerClasses.join('/')} at confidence >= ${node.spec.minConfidence}`);
       return null;
+    }
+    const focus = isRoot ? state.options.focus : undefined;
+    const detections = focus ? focusedDetections(found.detections, focus) : found.detections;
+    if (detections.length === 0) {
+      state.reasons.push(`${node.spec.modelId}: nothing detected at the focus box [${focus!.join(', ')}]`);
+      return null;
+    }
+    if (isRoot && state.options.stage === 'detect') {
+      const regions = bestRegions(detections);
+      const top = detections.reduce((a, b) => (b.confidence > a.confidence ? b : a));
+      return { ...top, detections, regions, branch_results: {}, session_id: null } satisfies DetectionNodeResult;
     }
     const regions = bestRegions(detections);
     const expected = missingExpectedClasses(node.spec, regions);
@@ -77,7 +101,8 @@ export class PipelineExecutor<M = unknown> {
       return null;
     }
 
-    const primary = detections.reduce((a, b) => (b.confidence > a.confidence ? b : a));
+    // With a focus box the tracked vehicle is the primary detection, whatever else scores higher.
+    const primary = focus ? detections[0]! : detections.reduce((a, b) => (b.confidence > a.confidence ? b : a));
     const event: ActionEvent = {
       pipelineKey: state.pipelineKey,
       node: node.spec,

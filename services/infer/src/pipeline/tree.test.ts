@@ -75,3 +75,13 @@ test('branches run in parallel when the node or a triggered branch asks', () => 
   assert.equal(runBranchesInParallel(node({ parallel: true }), []), true);
   assert.equal(runBranchesInParallel(node(), [node()]), false);
 });
+
+test('focusedDetections: best overlap first, boxes mostly inside kept, others and weak overlaps dropped', async () => {
+  const { focusedDetections } = await import('./tree.js');
+  const det = (cls: string, bbox: [number, number, number, number], confidence = 0.9) => ({ class: cls, confidence, bbox, id: null });
+  const car = det('car', [100, 100, 300, 250]);
+  const plate = det('plate', [180, 200, 230, 220]);
+  const other = det('car', [320, 100, 500, 250], 0.99);
+  assert.deepEqual(focusedDetections([other, plate, car], [105, 98, 298, 255]), [car, plate]);
+  assert.deepEqual(focusedDetections([other, car], [0, 0, 20, 20]), []);
+});

@@ -85,3 +85,47 @@ export function classificationResult(node: PipelineNode, className: string, conf
 export function runBranchesInParallel(node: PipelineNode, triggered: readonly PipelineNode[]): boolean {
   return node.parallel === true || triggered.some((b) => b.parallel === true);
 }
+
+/**
+ * The detections a full run keeps when the caller names a focus box (a tracked vehicle):
+ * the detection overlapping it most (IoU at least `minIou`) comes first, as the primary;
+ * detections lying mostly inside the focus (a plate, a windscreen) stay as its regions;
+ * everything else in the frame (another car at the next pump) is left out. Empty when
+ * nothing overlaps the focus.
+ */
+export function focusedDetections(detections: readonly Detection[], focus: readonly [number, number, number, number], minIou = 0.1): Detection[] {
+  let primary: Detection | undefined;
+  let best = minIou;
+  for (const d of detections) {
+    const overlap = boxIou(d.bbox, focus);
+    if (overlap >= best) {
+      best = overlap;
+      primary = d;
+    }
+  }
+  if (!primary) return [];
+  const inside = detections.filter((d) => d !== primary && insideShare(d.bbox, focus) >= 0.5);
+  return [primary, ...inside];
+}
+
+type BoxLike = readonly [number, number, number, number];
+
+function boxArea(b: BoxLike): number {
+  return Math.max(0, b[2] - b[0]) * Math.max(0, b[3] - b[1]);
+}
+
+function intersection(a: BoxLike, b: BoxLike): number {
+  return Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) * Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+}
+
+function boxIou(a: BoxLike, b: BoxLike): number {
+  const inter = intersection(a, b);
+  const union = boxArea(a) + boxArea(b) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** How much of `inner` lies inside `outer`. */
+function insideShare(inner: BoxLike, outer: BoxLike): number {
+  const a = boxArea(inner);
+  return a > 0 ? intersection(inner, outer) / a : 0;
+}
