@@ -30,7 +30,10 @@ export interface RelayConfig {
   identicalFrameLimit: number;
   /** At or below this rate an RTSP camera decodes keyframes only. */
   keyframeOnlyFps: number;
+  /** Deadline for one whole snapshot request (connect, headers, body). */
   snapshotTimeoutMs: number;
+  /** Largest snapshot body read; a larger one is a failure (too_large). */
+  snapshotMaxBytes: number;
   inferTimeoutMs: number;
   /** JPEG quality of frames sent to infer and served on /camera/…/image. */
   jpegQuality: number;
@@ -91,6 +94,7 @@ function fromEnv(merged: Env): RelayConfig {
     identicalFrameLimit: envInt(merged, 'IDENTICAL_FRAME_LIMIT', 50, { min: 2 }),
     keyframeOnlyFps: envNumber(merged, 'KEYFRAME_ONLY_FPS', 0.5, { min: 0 }),
     snapshotTimeoutMs: envInt(merged, 'SNAPSHOT_TIMEOUT_MS', 5000, { min: 100 }),
+    snapshotMaxBytes: envInt(merged, 'SNAPSHOT_MAX_BYTES', 16 * 1024 * 1024, { min: 1024 }),
     inferTimeoutMs: envInt(merged, 'INFER_TIMEOUT_MS', 60_000, { min: 100 }),
     jpegQuality: envInt(merged, 'RELAY_JPEG_QUALITY', 85, { min: 1, max: 100 }),
     ffmpegPath: envString(merged, 'FFMPEG_PATH', 'ffmpeg'),

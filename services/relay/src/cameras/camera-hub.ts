@@ -77,6 +77,6 @@ export class CameraHub {
     const base = { reconnectIntervalSec: c.reconnectIntervalSec, maxBackoffSec: c.maxBackoffSec, maxRetries: c.maxRetries, watchdogMs: c.watchdogMs, identicalFrameLimit: c.identicalFrameLimit };
     const log = this.logger.child({ camera: cameraKey(source).replace(/\/\/[^@/]*@/, '//***@') });
     if (source.kind === 'rtsp') return new RtspReader(source, { ...base, ffmpegPath: c.ffmpegPath, keyframeOnlyFps: c.keyframeOnlyFps, jpegQuality: c.jpegQuality }, log, rate);
-    return new SnapshotReader(source, { ...base, timeoutMs: c.snapshotTimeoutMs }, log, rate);
+    return new SnapshotReader(source, { ...base, timeoutMs: c.snapshotTimeoutMs, maxBytes: c.snapshotMaxBytes }, log, rate);
   }
 }

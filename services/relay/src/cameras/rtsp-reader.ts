@@ -5,12 +5,18 @@
  * every 1/rate-second slot, so at most `rate` frames per second and never a duplicate.
  * Frames arrive as MJPEG on stdout. A camera whose keyframes turn out too sparse for the
  * needed rate is reopened decoding every frame (its keyframe interval is remembered).
+ *
+ * ffmpeg probes a stream for 0.5 s instead of its default 5 s budget before the first
+ * frame (about 3 s on a camera with 1 s keyframes): the RTSP session description already
+ * names the codec. A camera whose stream cannot be described that quickly (no parameter
+ * sets in its SDP, sparse keyframes) is reopened with the full probe, remembered.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '@detector-worker/shared/logging';
 import { redactUrl } from '@detector-worker/shared/logging';
-import { CameraReader, type ReaderOptions } from './camera-reader.js';
+import { CameraReader, type FailureKind, type ReaderOptions } from './camera-reader.js';
 import type { CameraSource } from './frame.js';
+import { checkJpeg } from './jpeg-check.js';
 import { JpegSplitter } from './jpeg-splitter.js';
 
 export interface RtspOptions extends ReaderOptions {
@@ -50,7 +56,18 @@ export function sparseKeyframeInterval(times: readonly number[], now: number, ra
   return mean > SPARSE_FACTOR * need ? mean : undefined;
 }
 
-export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'> & { keyframeIntervalMs?: number }): string[] {
+/** ffmpeg's complaints when the short probe did not learn the stream's parameters. */
+const PROBE_TOO_SHORT = /could not find codec parameters|unspecified size|dimensions not set/i;
+
+/** What kind of failure an ffmpeg exit was, from its last stderr line. */
+export function ffmpegFailureKind(code: number | null, stderr: string): FailureKind {
+  if (/connection refused|no route to host|network is unreachable|name or service not known|host is down/i.test(stderr)) return 'connect';
+  if (/timed out|timeout/i.test(stderr)) return 'timeout';
+  if (/server returned 4|server returned 5|401|403|404|unauthorized|not found/i.test(stderr)) return 'http_status';
+  return code === null ? 'error' : 'exited';
+}
+
+export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'> & { keyframeIntervalMs?: number; fullProbe?: boolean }): string[] {
   const keyframesOnly = decodeKeyframesOnly(rate, options.keyframeOnlyFps, options.keyframeIntervalMs);
   const perSecond = rate.toFixed(6);
   return [
@@ -63,6 +80,7 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
     // Socket I/O timeout (µs): a dead camera ends the process instead of hanging it.
     '-timeout',
     '10000000',
+    ...(options.fullProbe ? [] : ['-analyzeduration', '500000']),
     ...(keyframesOnly ? ['-skip_frame', 'nokey'] : []),
     // One decoding thread: frame threading buys nothing at these rates and costs a set of
     // 1080p frame buffers (~100 MB) per camera.
@@ -99,6 +117,10 @@ export class RtspReader extends CameraReader {
   private keyframeIntervalMs: number | undefined;
   /** Delivery times since the stream opened in keyframes-only mode (the last few). */
   private keyframeTimes: number[] = [];
+  /** Set once the short probe failed on this camera. */
+  private fullProbe = false;
+  /** Frames from the pipe that were not complete JPEGs (logged once in a while). */
+  private invalidFrames = 0;
 
   constructor(source: CameraSource, private readonly rtsp: RtspOptions, logger: Logger, rate: number) {
     super(source, rtsp, logger, rate);
@@ -144,33 +166,53 @@ export class RtspReader extends CameraReader {
 
   protected open(): void {
     this.keyframeTimes = [];
-    const args = ffmpegArgs(this.source.url, this.rate, { ...this.rtsp, keyframeIntervalMs: this.keyframeIntervalMs });
+    const args = ffmpegArgs(this.source.url, this.rate, { ...this.rtsp, keyframeIntervalMs: this.keyframeIntervalMs, fullProbe: this.fullProbe });
     this.logger.debug({ url: redactUrl(this.source.url), rate: this.rate, keyframesOnly: this.keyframesOnly }, 'starting ffmpeg');
     const child = spawn(this.rtsp.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const splitter = new JpegSplitter();
     child.stdout!.on('data', (chunk: Buffer) => {
-      for (const jpeg of splitter.push(chunk)) this.deliver(jpeg);
+      for (const jpeg of splitter.push(chunk)) {
+        // ffmpeg's own output is nearly always whole; the check walks headers and memchr's
+        // through the scan data (microseconds per frame), and keeps a torn frame from infer.
+        const check = checkJpeg(jpeg);
+        if (check.ok) this.deliver(jpeg);
+        else this.invalidFrame(check.reason);
+      }
     });
     let lastStderr = '';
+    let probeTooShort = false;
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (text: string) => {
       for (const line of text.split('\n')) {
         if (!line.trim()) continue;
         lastStderr = line.trim().slice(0, 500);
+        if (!this.fullProbe && PROBE_TOO_SHORT.test(lastStderr)) probeTooShort = true;
         this.logger.debug({ ffmpeg: lastStderr }, 'ffmpeg');
       }
     });
     child.on('error', (err) => {
       if (this.child !== child) return;
       this.child = undefined;
-      this.ended(`ffmpeg could not start: ${err.message}`);
+      this.ended(`ffmpeg could not start: ${err.message}`, 'error');
     });
     child.on('exit', (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
-      this.ended(`ffmpeg exited (${signal ?? code})${lastStderr ? `: ${redactUrl(lastStderr)}` : ''}`);
+      const reason = `ffmpeg exited (${signal ?? code})${lastStderr ? `: ${redactUrl(lastStderr)}` : ''}`;
+      if (probeTooShort && !this.fullProbe) {
+        this.fullProbe = true;
+        this.logger.info({ reason }, 'the stream could not be described by a short probe; probing fully from now on');
+      }
+      this.ended(reason, ffmpegFailureKind(code, lastStderr));
     });
+  }
+
+  private invalidFrame(reason: string): void {
+    this.invalidFrames++;
+    this.refused(`ffmpeg frame is not a complete JPEG: ${reason}`, 'invalid_jpeg');
+    // Powers of two: the first few, then ever more rarely, never a line per frame.
+    if ((this.invalidFrames & (this.invalidFrames - 1)) === 0) this.logger.warn({ reason, invalidFrames: this.invalidFrames }, 'ffmpeg frame is not a complete JPEG; dropped');
   }
 
   protected close(): Promise<void> {

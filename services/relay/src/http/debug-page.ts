@@ -22,17 +22,14 @@ export function frameBoxes(result: unknown, offset: { x: number; y: number }): B
 }
 
 export function registerDebugPage(app: FastifyInstance, registry: SubscriptionRegistry): void {
-  const fps = new Map<string, { frames: number; at: number; rate: number }>();
   app.get('/debug/state', { logLevel: 'warn' }, async () => ({
     at: new Date().toISOString(),
     subscriptions: registry.list().map((sub) => {
       const reader = registry.readerOf(sub);
       const stats = reader?.stats;
       const now = Date.now();
-      const prior = fps.get(sub.id);
-      let rate = prior?.rate ?? 0;
-      if (stats && prior && now - prior.at >= 900) rate = ((stats.framesRead - prior.frames) * 1000) / (now - prior.at);
-      if (stats && (!prior || now - prior.at >= 900)) fps.set(sub.id, { frames: stats.framesRead, at: now, rate });
+      // Measured by the reader over its last frames: the same for every viewer, from the first poll.
+      const rate = reader ? reader.framesPerSecond(now) : 0;
       const offset = sub.crop ? { x: sub.crop.cropX1, y: sub.crop.cropY1 } : { x: 0, y: 0 };
       return {
         id: sub.id,
@@ -41,6 +38,8 @@ export function registerDebugPage(app: FastifyInstance, registry: SubscriptionRe
         online: stats?.online ?? false,
         state: stats?.state ?? 'unknown',
         lastError: stats?.lastError ?? null,
+        failures: stats?.failures ?? {},
+        retryInMs: stats?.retryInMs ?? 0,
         fps: Math.round(rate * 10) / 10,
         frameAgeMs: stats?.lastFrameAt ? now - stats.lastFrameAt : null,
         inferLatencyMs: sub.group.stats.lastLatencyMs === null ? null : Math.round(sub.group.stats.lastLatencyMs),

@@ -22,7 +22,9 @@ export class RelayMetrics {
 
   watch(registry: SubscriptionRegistry, hub: CameraHub, cms: CmsLink): void {
     const r = this.registry;
-    const perCamera = (name: string, help: string, pick: (s: ReturnType<CameraHub['readers']>[number]['stats']) => number) =>
+    type Reader = ReturnType<CameraHub['readers']>[number];
+    const label = (reader: Reader) => reader.source.url.replace(/\/\/[^@/]*@/, '//***@');
+    const perCamera = (name: string, help: string, pick: (s: Reader['stats'], reader: Reader) => number) =>
       new Gauge({
         name,
         help,
@@ -30,13 +32,26 @@ export class RelayMetrics {
         registers: [r],
         collect() {
           this.reset();
-          for (const reader of hub.readers()) this.set({ camera: reader.source.url.replace(/\/\/[^@/]*@/, '//***@') }, pick(reader.stats));
+          for (const reader of hub.readers()) this.set({ camera: label(reader) }, pick(reader.stats, reader));
         },
       });
     perCamera('relay_camera_frames_read_total', 'Frames read per camera (counter semantics)', (s) => s.framesRead);
     perCamera('relay_camera_reconnects_total', 'Reconnects per camera (counter semantics)', (s) => s.reconnects);
     perCamera('relay_camera_online', '1 when the camera delivers frames', (s) => (s.online ? 1 : 0));
     perCamera('relay_camera_frame_age_seconds', 'Seconds since the camera last delivered a frame', (s) => (s.lastFrameAt ? (Date.now() - s.lastFrameAt) / 1000 : -1));
+    perCamera('relay_camera_fps', 'Frames per second the camera delivered lately', (_s, reader) => Math.round(reader.framesPerSecond() * 100) / 100);
+    perCamera('relay_camera_retry_delay_seconds', 'Backoff before the pending reconnect (0 when none is pending)', (s) => s.retryInMs / 1000);
+    perCamera('relay_camera_consecutive_failures', 'Failures since the camera was last healthy (drives the backoff)', (s) => s.consecutiveFailures);
+    new Gauge({
+      name: 'relay_camera_failures_total',
+      help: 'Camera failures by reason: timeout, connect, http_status, too_large, not_jpeg, invalid_jpeg, stalled, repeated, exited, error (counter semantics)',
+      labelNames: ['camera', 'reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const reader of hub.readers()) for (const [reason, n] of Object.entries(reader.stats.failures)) this.set({ camera: label(reader), reason }, n ?? 0);
+      },
+    });
     const perGroup = (name: string, help: string, pick: (g: import('../inference/frame-group.js').GroupStats) => number) =>
       new Gauge({
         name,
