@@ -1,6 +1,8 @@
 /**
  * Fusing a visit's full runs: per attribute, the value with the highest summed confidence
  * over the runs wins, so one bad frame ("brown" once between two "gray") does not decide.
+ * The fused confidence is the best single read of the winning value (what a classifier said
+ * at its clearest), not a share of the vote.
  */
 
 export interface AttributeRead {
@@ -8,33 +10,33 @@ export interface AttributeRead {
   confidence: number;
 }
 
-/** attribute -> value -> summed confidence. */
-export type AttributeVotes = Map<string, Map<string, number>>;
+/** attribute -> value -> summed and best confidence. */
+export type AttributeVotes = Map<string, Map<string, { sum: number; best: number }>>;
 
 export function addReads(votes: AttributeVotes, reads: Readonly<Record<string, AttributeRead>>): void {
   for (const [field, read] of Object.entries(reads)) {
     if (!read.value || !Number.isFinite(read.confidence)) continue;
-    const byValue = votes.get(field) ?? new Map<string, number>();
-    byValue.set(read.value, (byValue.get(read.value) ?? 0) + Math.max(0, read.confidence));
+    const byValue = votes.get(field) ?? new Map<string, { sum: number; best: number }>();
+    const c = Math.max(0, read.confidence);
+    const prior = byValue.get(read.value) ?? { sum: 0, best: 0 };
+    byValue.set(read.value, { sum: prior.sum + c, best: Math.max(prior.best, c) });
     votes.set(field, byValue);
   }
 }
 
-/** The winning value per attribute, with its share of the attribute's summed confidence. */
+/** The winning value per attribute, with its best single confidence. */
 export function fused(votes: AttributeVotes): Record<string, AttributeRead> {
   const out: Record<string, AttributeRead> = {};
   for (const [field, byValue] of votes) {
-    let best = '';
-    let bestSum = -Infinity;
-    let total = 0;
-    for (const [value, sum] of byValue) {
-      total += sum;
-      if (sum > bestSum) {
-        best = value;
-        bestSum = sum;
+    let winner = '';
+    let top = { sum: -Infinity, best: 0 };
+    for (const [value, v] of byValue) {
+      if (v.sum > top.sum) {
+        winner = value;
+        top = v;
       }
     }
-    if (best) out[field] = { value: best, confidence: total > 0 ? bestSum / total : 0 };
+    if (winner) out[field] = { value: winner, confidence: top.best };
   }
   return out;
 }
