@@ -16,9 +16,9 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer } from '@detector-worker/infer/start';
-import { fixturePath } from '@detector-worker/shared/testing/fixtures';
-import { writeMpta } from '@detector-worker/shared/testing/mpta';
-import { postgresForTests, redisForTests } from '@detector-worker/shared/testing/servers';
+import { fixturePath } from '@detector-worker/testkit/fixtures';
+import { writeMpta } from '@detector-worker/testkit/mpta';
+import { postgresForTests, redisForTests } from '@detector-worker/testkit/servers';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const pct = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] ?? NaN;

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { request } from 'undici';
-import { fixturePath, repoRoot } from '@detector-worker/shared/testing/fixtures';
-import { writeMpta } from '@detector-worker/shared/testing/mpta';
+import { fixturePath, repoRoot } from '@detector-worker/testkit/fixtures';
+import { writeMpta } from '@detector-worker/testkit/mpta';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const LAYOUTS = (process.env.BENCH_LAYOUTS ?? '1x2,2x1').split(',').map((s) => s.split('x').map(Number) as [number, number]);

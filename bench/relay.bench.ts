@@ -10,9 +10,9 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { fixturePath, repoRoot } from '@detector-worker/shared/testing/fixtures';
-import { startRtspServer } from '@detector-worker/shared/testing/rtsp-server';
-import { startStubInfer } from '@detector-worker/shared/testing/stub-infer';
+import { fixturePath, repoRoot } from '@detector-worker/testkit/fixtures';
+import { startRtspServer } from '@detector-worker/testkit/rtsp-server';
+import { startStubInfer } from '@detector-worker/testkit/stub-infer';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const TICK_MS = 10; // USER_HZ = 100 on Linux

@@ -10,8 +10,8 @@ import sharp from 'sharp';
 import { pino } from 'pino';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay } from '@detector-worker/relay/server';
-import { repoRoot } from '@detector-worker/shared/testing/fixtures';
-import { startStubInfer } from '@detector-worker/shared/testing/stub-infer';
+import { repoRoot } from '@detector-worker/testkit/fixtures';
+import { startStubInfer } from '@detector-worker/testkit/stub-infer';
 
 test('the CMS simulator subscribes a snapshot camera with an archive and prints detections', async () => {
   const stub = await startStubInfer();
@@ -24,7 +24,7 @@ test('the CMS simulator subscribes a snapshot camera with an archive and prints 
   await writeFile(archive, 'the stub infer never opens it');
   const child = spawn(
     process.execPath,
-    [join(repoRoot, 'services/relay/dist/cli/cms-simulator.js'), '--camera', `http://127.0.0.1:${(camera.address() as { port: number }).port}/snap.jpg`, '--interval', '200', '--model', archive, '--session', '77', '--relay', `ws://127.0.0.1:${relay.port}/`],
+    [join(repoRoot, 'tools/dist/cms-simulator.js'), '--camera', `http://127.0.0.1:${(camera.address() as { port: number }).port}/snap.jpg`, '--interval', '200', '--model', archive, '--session', '77', '--relay', `ws://127.0.0.1:${relay.port}/`],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -10,8 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { repoRoot } from '@detector-worker/shared/testing/fixtures';
-import { freePort } from '@detector-worker/shared/testing/servers';
+import { repoRoot } from '@detector-worker/testkit/fixtures';
+import { freePort } from '@detector-worker/testkit/servers';
 
 const crashEntry = join(repoRoot, 'test', 'dist', 'support', 'crash-entry.js');
 const stripAnsi = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');

@@ -22,7 +22,7 @@ trap cleanup EXIT
 # Test archives: the standard two-level pipeline, and one with a .pt model.
 node --input-type=module -e "
 import { readFileSync } from 'node:fs';
-import { writeMpta, standardPipeline } from '$ROOT/shared/dist/testing/mpta.js';
+import { writeMpta, standardPipeline } from '$ROOT/testkit/dist/mpta.js';
 const files = { 'yolov8n_fp32.onnx': readFileSync('$FIX/models/yolov8n_fp32.onnx'), 'car_color_cls.onnx': readFileSync('$FIX/models/car_color_cls.onnx') };
 await writeMpta('$WORK', 'cars.mpta', { pipeline: standardPipeline(), files });
 const pt = standardPipeline(); pt.pipeline.modelFile = 'yolov8n.pt'; pt.pipeline.branches = [];

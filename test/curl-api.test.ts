@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '@detector-worker/shared/testing/fixtures';
+import { repoRoot } from '@detector-worker/testkit/fixtures';
 
 test('infer API driven with curl', async (t) => {
   const script = join(repoRoot, 'test', 'curl-api.sh');

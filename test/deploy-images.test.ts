@@ -3,21 +3,26 @@
  * copies files that exist and that .dockerignore lets through, compiles what the service's
  * tsconfig needs, installs production dependencies of the right workspaces only, runs as a
  * numeric non-root user, starts `node <compiled entry point>` directly (signals reach it),
- * exposes and health-checks the port the code listens on; docker-compose.yml wires the same
- * services with variables the code reads.
+ * exposes and health-checks the port the code listens on; no test code reaches an image;
+ * docker-compose.yml wires the same services with variables the code reads.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
-import { repoRoot } from '@detector-worker/shared/testing/fixtures';
+import { repoRoot } from '@detector-worker/testkit/fixtures';
 import { CodeFacts, PORT_VARIABLE, SERVICES, type ServiceName } from './support/deploy/code-facts.js';
 import { copies, dockerIgnored, envPairs, execForm, parseDockerfile, type Dockerfile } from './support/deploy/dockerfile.js';
+import { ImageFiles, testCodeProblem } from './support/deploy/image-files.js';
 import { isObject, parseYamlDocuments } from './support/deploy/kustomize.js';
 
 const code = new CodeFacts(repoRoot);
 const ignoreText = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
 const rootPackage = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { workspaces: string[]; engines?: { node?: string } };
+/** Workspaces for tests, benchmarks and developer CLIs: never in an image, not even their manifest. */
+const DEV_WORKSPACES = ['testkit', 'tools'];
+const shippedWorkspaces = rootPackage.workspaces.filter((w) => !DEV_WORKSPACES.includes(w));
+const imageFiles = new ImageFiles(repoRoot, ignoreText);
 
 function dockerfile(service: ServiceName): Dockerfile {
   return parseDockerfile(readFileSync(join(repoRoot, 'deploy', service, 'Dockerfile'), 'utf8'));
@@ -38,7 +43,7 @@ function tscInputs(project: string, seen = new Set<string>()): string[] {
 }
 
 test('.dockerignore keeps dependencies, build output, git data and secrets out of the context', () => {
-  for (const path of ['node_modules', 'services/infer/node_modules', 'shared/dist', 'services/relay/dist', '.git', 'deploy/k8s/overlays/prod/tokens.env', '.env']) {
+  for (const path of ['node_modules', 'services/infer/node_modules', 'shared/dist', 'services/relay/dist', '.git', 'deploy/k8s/overlays/prod/tokens.env', '.env', 'testkit', 'tools', 'test', 'bench', 'services/infer/src/models/entry-names.test.ts', 'shared/src/process.test.ts']) {
     assert.ok(dockerIgnored(ignoreText, path), `.dockerignore lets ${path} into the build context`);
   }
   for (const path of ['package.json', 'package-lock.json', '.npmrc', 'shared/src/errors.ts', 'services/infer/src/main.ts']) {
@@ -95,7 +100,7 @@ for (const service of SERVICES) {
             assert.deepEqual(missing, [], `tsc -b ${m[1]} reads files the stage does not copy`);
           }
           if (/npm ci/.test(run.args)) {
-            for (const path of ['package.json', 'package-lock.json', '.npmrc', ...rootPackage.workspaces.map((w) => `${w}/package.json`)]) {
+            for (const path of ['package.json', 'package-lock.json', '.npmrc', ...shippedWorkspaces.map((w) => `${w}/package.json`)]) {
               assert.ok(covered(path), `npm ci runs before ${path} is copied (stage ${stage.name ?? ''})`);
             }
           }
@@ -133,6 +138,22 @@ for (const service of SERVICES) {
       assert.ok(existsSync(join(repoRoot, entry.source)), `${entry.source} (the source of ${entry.compiled}) exists`);
       const copiedDist = copies(runtime).filter((c) => c.from).map((c) => posix.relative(workdir, c.destination.startsWith('/') ? c.destination : posix.join(workdir, c.destination)).replace(/\/+$/, ''));
       assert.ok(copiedDist.some((d) => entry.compiled.startsWith(`${d}/`)), `${entry.compiled} is not copied from the build stage`);
+    });
+
+    test('the image holds no test code: nothing from testkit, tools, test or bench, no *.test.* file, no import of them', () => {
+      const file = dockerfile(service);
+      const files = imageFiles.stage(file, -1);
+      const paths = files.map((f) => f.path);
+      // The list is the real one: the entry point, shared code and the manifests are in it.
+      for (const expected of [code.entryPoint(service).compiled, 'shared/dist/errors.js', 'package-lock.json', `services/${service}/package.json`]) {
+        assert.ok(paths.includes(expected), `${expected} is missing from the computed file list of the ${service} image`);
+      }
+      const problems = files.map((f) => testCodeProblem(repoRoot, f)).filter((p): p is string => p !== undefined);
+      assert.deepEqual(problems, [], `the ${service} image would hold test code`);
+      // Not vacuous: the service has unit tests beside its code, and the context leaves them out.
+      const beside = readdirSync(join(repoRoot, 'services', service, 'src'), { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith('.test.ts'));
+      assert.ok(beside.length > 0, `services/${service}/src has unit tests`);
+      assert.deepEqual(imageFiles.contextFiles(`services/${service}/src`).filter((p) => p.endsWith('.test.ts')), [], '.dockerignore keeps tests out of the build context');
     });
 
     test('exposes, health-checks and configures what the code reads', () => {

@@ -16,9 +16,9 @@ import sharp from 'sharp';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import { parseCmsMessage } from '@detector-worker/shared/protocol/messages';
-import { repoRoot } from '@detector-worker/shared/testing/fixtures';
-import { freePort } from '@detector-worker/shared/testing/servers';
-import { startStubInfer, type StubInfer } from '@detector-worker/shared/testing/stub-infer';
+import { repoRoot } from '@detector-worker/testkit/fixtures';
+import { freePort } from '@detector-worker/testkit/servers';
+import { startStubInfer, type StubInfer } from '@detector-worker/testkit/stub-infer';
 import { CmsClient } from './support/cms-client.js';
 import { cmsFuzz, frameBytes, type FuzzFrame } from './support/cms-fuzz.js';
 

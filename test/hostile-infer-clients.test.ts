@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
-import { buildConstantOutputModel } from '@detector-worker/shared/testing/onnx-builder';
-import { buildMpta } from '@detector-worker/shared/testing/mpta';
+import { buildConstantOutputModel } from '@detector-worker/testkit/onnx-builder';
+import { buildMpta } from '@detector-worker/testkit/mpta';
 import { connectionClose, delayed, parseRawAnswer, rawClient, startFileServer, startRawServer, type LoopbackServer, type RawClient } from './support/hostile-http.js';
 import { startInferProcess, type InferProcess } from './support/infer-process.js';
 

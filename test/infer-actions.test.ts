@@ -16,9 +16,9 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer, type RunningInfer } from '@detector-worker/infer/start';
-import { fixture } from '@detector-worker/shared/testing/fixtures';
-import { standardMptaSpec, writeMpta, standardPipeline } from '@detector-worker/shared/testing/mpta';
-import { postgresForTests, redisForTests, type PostgresServerConfig, type RedisServerConfig, type TestServer } from '@detector-worker/shared/testing/servers';
+import { fixture } from '@detector-worker/testkit/fixtures';
+import { standardMptaSpec, writeMpta, standardPipeline } from '@detector-worker/testkit/mpta';
+import { postgresForTests, redisForTests, type PostgresServerConfig, type RedisServerConfig, type TestServer } from '@detector-worker/testkit/servers';
 
 const run = randomBytes(4).toString('hex');
 const schema = `dw_test_${run}`;

@@ -14,9 +14,9 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer, type RunningInfer } from '@detector-worker/infer/start';
-import { fixture } from '@detector-worker/shared/testing/fixtures';
-import { buildConstantOutputModel, buildWeirdOutputModel } from '@detector-worker/shared/testing/onnx-builder';
-import { writeMpta, writeStandardMpta } from '@detector-worker/shared/testing/mpta';
+import { fixture } from '@detector-worker/testkit/fixtures';
+import { buildConstantOutputModel, buildWeirdOutputModel } from '@detector-worker/testkit/onnx-builder';
+import { writeMpta, writeStandardMpta } from '@detector-worker/testkit/mpta';
 
 let work: string;
 let infer: RunningInfer;

@@ -13,9 +13,9 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer } from '@detector-worker/infer/start';
-import { repoRoot } from '@detector-worker/shared/testing/fixtures';
-import { buildConstantOutputModel } from '@detector-worker/shared/testing/onnx-builder';
-import { writeMpta } from '@detector-worker/shared/testing/mpta';
+import { repoRoot } from '@detector-worker/testkit/fixtures';
+import { buildConstantOutputModel } from '@detector-worker/testkit/onnx-builder';
+import { writeMpta } from '@detector-worker/testkit/mpta';
 
 let work: string;
 let archiveUrl: string;

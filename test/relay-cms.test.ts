@@ -12,9 +12,9 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay, type Relay } from '@detector-worker/relay/server';
-import { fixture } from '@detector-worker/shared/testing/fixtures';
+import { fixture } from '@detector-worker/testkit/fixtures';
 import { CmsClient } from './support/cms-client.js';
-import { startStubInfer, type StubInfer } from '@detector-worker/shared/testing/stub-infer';
+import { startStubInfer, type StubInfer } from '@detector-worker/testkit/stub-infer';
 
 let relay: Relay;
 let stub: StubInfer;

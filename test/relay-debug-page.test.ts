@@ -14,8 +14,8 @@ import sharp from 'sharp';
 import { pino } from 'pino';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay, type Relay } from '@detector-worker/relay/server';
-import { fixturesRequired, requireService } from '@detector-worker/shared/testing/fixtures';
-import { startStubInfer, type StubInfer } from '@detector-worker/shared/testing/stub-infer';
+import { fixturesRequired, requireService } from '@detector-worker/testkit/fixtures';
+import { startStubInfer, type StubInfer } from '@detector-worker/testkit/stub-infer';
 import { CmsClient } from './support/cms-client.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

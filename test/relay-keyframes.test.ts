@@ -12,8 +12,8 @@ import { loadRelayConfig } from '@detector-worker/relay/config';
 import { CameraHub } from '@detector-worker/relay/cameras/camera-hub';
 import type { CameraSource, Frame } from '@detector-worker/relay/cameras/frame';
 import type { RtspReader } from '@detector-worker/relay/cameras/rtsp-reader';
-import { fixture, fixturesRequired, requireService } from '@detector-worker/shared/testing/fixtures';
-import { startRtspServer, type RtspTestServer } from '@detector-worker/shared/testing/rtsp-server';
+import { fixture, fixturesRequired, requireService } from '@detector-worker/testkit/fixtures';
+import { startRtspServer, type RtspTestServer } from '@detector-worker/testkit/rtsp-server';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 let rtsp: RtspTestServer | undefined;

@@ -13,9 +13,9 @@ import { request } from 'undici';
 import WebSocket from 'ws';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { buildRelay, startRelay } from '@detector-worker/relay/server';
-import { fixture, repoRoot, requireService } from '@detector-worker/shared/testing/fixtures';
-import { startRtspServer } from '@detector-worker/shared/testing/rtsp-server';
-import { startStubInfer } from '@detector-worker/shared/testing/stub-infer';
+import { fixture, repoRoot, requireService } from '@detector-worker/testkit/fixtures';
+import { startRtspServer } from '@detector-worker/testkit/rtsp-server';
+import { startStubInfer } from '@detector-worker/testkit/stub-infer';
 import { CmsClient } from './support/cms-client.js';
 
 async function freePort(): Promise<number> {

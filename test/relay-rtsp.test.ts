@@ -15,10 +15,10 @@ import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer, type RunningInfer } from '@detector-worker/infer/start';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay, type Relay } from '@detector-worker/relay/server';
-import { fixture, fixturesRequired, requireService } from '@detector-worker/shared/testing/fixtures';
-import { writeStandardMpta } from '@detector-worker/shared/testing/mpta';
+import { fixture, fixturesRequired, requireService } from '@detector-worker/testkit/fixtures';
+import { writeStandardMpta } from '@detector-worker/testkit/mpta';
 import { CmsClient } from './support/cms-client.js';
-import { startRtspServer, type RtspTestServer } from '@detector-worker/shared/testing/rtsp-server';
+import { startRtspServer, type RtspTestServer } from '@detector-worker/testkit/rtsp-server';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 let work: string;

@@ -7,8 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { repoRoot } from '@detector-worker/shared/testing/fixtures';
-import { freePort } from '@detector-worker/shared/testing/servers';
+import { repoRoot } from '@detector-worker/testkit/fixtures';
+import { freePort } from '@detector-worker/testkit/servers';
 
 export interface InferProcess {
   url: string;

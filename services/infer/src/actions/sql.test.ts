@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SQL_NOW, buildInitialInsert, buildUpsert, createInitialTableStatements, identifierProblem, isNowLiteral, parseTableName, quoteIdentifier } from './sql.js';
 import { updateNameProblems } from './postgres-actions.js';
 import { checkPipelineActions } from './check.js';
-import { carFrontalNode } from './test-support.js';
+import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
 
 test('identifiers: plain names pass and are quoted; anything else is refused', () => {
   assert.equal(quoteIdentifier('car_brand'), '"car_brand"');
@@ -66,10 +66,16 @@ test('update actions with hostile names are reported, all problems at once', () 
 });
 
 test('checkPipelineActions finds bad names and missing servers at load time', () => {
-  const node = carFrontalNode({
+  const node: PipelineNode = {
+    modelId: 'car_frontal_detection_v1',
+    modelFile: 'car_frontal_detection_v1.onnx',
+    minConfidence: 0.5,
+    triggerClasses: ['Car', 'Frontal'],
+    multiClass: true,
+    expectedClasses: ['Car', 'Frontal'],
     actions: [{ type: 'redis_publish', channel: 'c', message: 'm' }],
     parallelActions: [{ type: 'postgresql_update_combined', table: 'x; DROP TABLE y', key_field: 'session_id', key_value: '{session_id}', waitForBranches: [], fields: { car_brand: '{b.brand}' } }],
-  });
+  };
   const problems = checkPipelineActions({ pipeline: node, postgresql: { host: 'h', port: 5432, database: 'd', username: 'u', password: 'p' }, initialRecord: { table: 's.t;x' } });
   assert.deepEqual(
     problems.map((p) => p.path),

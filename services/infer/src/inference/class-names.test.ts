@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { CodedError } from '@detector-worker/shared/errors';
-import { fixture } from '@detector-worker/shared/testing/fixtures';
 import { parseImgsz, parseLabelsFile, parseUltralyticsNames } from './class-names.js';
 
 const isCode = (code: string) => (e: unknown) => e instanceof CodedError && e.code === code && e.statusCode === 422;
@@ -60,16 +58,6 @@ test('labels file: JSON array or one name per line', () => {
   assert.throws(() => parseLabelsFile('a\n\nb'), isCode('LABELS_INVALID'));
   assert.throws(() => parseLabelsFile('\n\n'), isCode('LABELS_INVALID'));
   assert.throws(() => parseLabelsFile('["a", 1]'), isCode('LABELS_INVALID'));
-});
-
-test('fixture label files parse', async (t) => {
-  const imagenet = fixture(t, 'models/imagenet_labels.json');
-  const plate = fixture(t, 'models/plate_color_cls_96.labels.txt');
-  if (!imagenet || !plate) return;
-  const names = parseLabelsFile(await readFile(imagenet, 'utf8'));
-  assert.equal(names.length, 1000);
-  assert.equal(names[705], 'passenger car');
-  assert.deepEqual(parseLabelsFile(await readFile(plate, 'utf8')), ['blue', 'green', 'yellow']);
 });
 
 test('imgsz literal -> [height, width]', () => {

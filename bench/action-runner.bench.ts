@@ -3,18 +3,18 @@
  * redis_save_image (crop + JPEG encode + SET EX), redis_publish and
  * postgresql_update_combined, the original car pipeline's set. Prints p50/p95 in ms.
  *
- *   node services/infer/dist/actions/bench-actions.js [events=300]
+ *   npm run build && node bench/dist/action-runner.bench.js [events=300]
  *
- * Uses REDIS_URL / DATABASE_URL or the local servers (see shared/testing/servers) with its
+ * Uses REDIS_URL / DATABASE_URL or the local servers (see testkit/src/servers.ts) with its
  * own key prefix and schema, removed afterwards.
  */
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger } from '@detector-worker/shared/logging';
-import { postgresForTests, redisForTests } from '@detector-worker/shared/testing/servers';
-import type { ActionOutcome } from '../pipeline/types.js';
-import { createActionRunner } from './runner.js';
-import { carFrontalNode, fakeImage, makeEvent } from './test-support.js';
+import { postgresForTests, redisForTests } from '@detector-worker/testkit/servers';
+import type { ActionOutcome } from '@detector-worker/infer/pipeline/types';
+import { createActionRunner } from '@detector-worker/infer/actions/runner';
+import { carFrontalNode, fakeImage, makeEvent } from '@detector-worker/testkit/action-events';
 
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;

@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { startRtspServer, type RtspTestServer } from '@detector-worker/shared/testing/rtsp-server';
+import { startRtspServer, type RtspTestServer } from '@detector-worker/testkit/rtsp-server';
 
 const USAGE = `usage: npm run cms -- --camera <rtsp-url|snapshot-url|video-file> --model <archive.mpta|url>
        [--crop x1,y1,x2,y2] [--display display-001] [--camera-id cam-001] [--model-id 101]

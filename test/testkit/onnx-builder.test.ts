@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { buildConstantOutputModel, buildMeanClassifierModel, buildOnnxModel, buildWeirdOutputModel } from './onnx-builder.js';
+import { buildConstantOutputModel, buildMeanClassifierModel, buildOnnxModel, buildWeirdOutputModel } from '@detector-worker/testkit/onnx-builder';
 
 async function session(model: Uint8Array): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(model, { logSeverityLevel: 3, intraOpNumThreads: 1 });

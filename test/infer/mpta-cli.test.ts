@@ -6,10 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CodedError } from '@detector-worker/shared/errors';
-import { buildConstantOutputModel, buildMeanClassifierModel } from '@detector-worker/shared/testing/onnx-builder';
-import { writeMpta, writeStandardMpta } from '@detector-worker/shared/testing/mpta';
-import { main } from './mpta.js';
-import { problemsOf } from './problems.js';
+import { buildConstantOutputModel, buildMeanClassifierModel } from '@detector-worker/testkit/onnx-builder';
+import { writeMpta, writeStandardMpta } from '@detector-worker/testkit/mpta';
+import { main } from '@detector-worker/infer/cli/mpta';
 
 const COCO_LIKE = ['person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat', 'traffic light', 'fire hydrant', 'stop sign'];
 const names = (list: string[]) => `{${list.map((n, i) => `${i}: '${n}'`).join(', ')}}`;
@@ -239,19 +238,9 @@ test('usage errors exit 2; --help exits 0', async () => {
   assert.equal((await run('pack', '--help')).code, 0);
 });
 
-test('problemsOf: lists, missing files and single errors', () => {
-  const listed = new CodedError('PIPELINE_INVALID', 'x', 422, { problems: [{ path: '$.a', message: 'm1' }, { path: '$.b', message: 'm2' }] });
-  assert.deepEqual(problemsOf(listed), [
-    { path: '$.a', message: 'm1', code: 'PIPELINE_INVALID' },
-    { path: '$.b', message: 'm2', code: 'PIPELINE_INVALID' },
-  ]);
-  const single = new CodedError('MODEL_OUTPUT_UNSUPPORTED', '$.pipeline: output [1,7] is not understood', 422, { path: '$.pipeline' });
-  assert.deepEqual(problemsOf(single), [{ path: '$.pipeline', message: 'output [1,7] is not understood', code: 'MODEL_OUTPUT_UNSUPPORTED' }]);
-  assert.deepEqual(problemsOf(new Error('boom')), [{ path: '$', message: 'boom', code: 'UNEXPECTED' }]);
-});
-
 test('the compiled bin runs as a child process', async () => {
-  const cli = fileURLToPath(new URL('./mpta.js', import.meta.url));
+  // The compiled bin the package publishes, not a copy beside this test.
+  const cli = fileURLToPath(import.meta.resolve('@detector-worker/infer/cli/mpta'));
   const archive = await goodArchive('child.mpta');
   const r = spawnSync(process.execPath, [cli, 'validate', archive, '--json'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);

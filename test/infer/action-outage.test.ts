@@ -10,11 +10,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger } from '@detector-worker/shared/logging';
 import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
-import { requireService } from '@detector-worker/shared/testing/fixtures';
-import { startThrowawayPostgres, startThrowawayRedis, type PostgresServerConfig, type RedisServerConfig, type ThrowawayServer } from '@detector-worker/shared/testing/servers';
-import type { ActionEvent, ActionOutcome } from '../pipeline/types.js';
-import { createActionRunner, type StatefulActionRunner } from './runner.js';
-import { carFrontalNode, fakeImage, makeEvent } from './test-support.js';
+import { requireService } from '@detector-worker/testkit/fixtures';
+import { startThrowawayPostgres, startThrowawayRedis, type PostgresServerConfig, type RedisServerConfig, type ThrowawayServer } from '@detector-worker/testkit/servers';
+import type { ActionEvent, ActionOutcome } from '@detector-worker/infer/pipeline/types';
+import { createActionRunner, type StatefulActionRunner } from '@detector-worker/infer/actions/runner';
+import { carFrontalNode, fakeImage, makeEvent } from '@detector-worker/testkit/action-events';
 
 const logger = createLogger('outage-test', { level: 'silent' });
 let redisServer: ThrowawayServer<RedisServerConfig> | undefined;

@@ -9,10 +9,10 @@ import pg from 'pg';
 import sharp from 'sharp';
 import { createLogger } from '@detector-worker/shared/logging';
 import type { Action, PipelineNode, PostgresConfig, RedisConfig } from '@detector-worker/shared/pipeline/schema';
-import { postgresForTests, redisForTests, type PostgresServerConfig, type RedisServerConfig, type TestServer } from '@detector-worker/shared/testing/servers';
-import type { ActionEvent, ActionOutcome, RequestContext } from '../pipeline/types.js';
-import { createActionRunner, type StatefulActionRunner } from './runner.js';
-import { carFrontalNode, fakeImage, makeEvent } from './test-support.js';
+import { postgresForTests, redisForTests, type PostgresServerConfig, type RedisServerConfig, type TestServer } from '@detector-worker/testkit/servers';
+import type { ActionEvent, ActionOutcome, RequestContext } from '@detector-worker/infer/pipeline/types';
+import { createActionRunner, type StatefulActionRunner } from '@detector-worker/infer/actions/runner';
+import { carFrontalNode, fakeImage, makeEvent } from '@detector-worker/testkit/action-events';
 
 const RUN = `dw_t_${process.pid}_${Date.now().toString(36)}`;
 const logLines: string[] = [];

@@ -1,6 +1,6 @@
 /** A stand-in for the infer service: answers the shared contract (contract/infer-api.ts) with a canned detection and records what it was asked. */
 import { createServer, type Server } from 'node:http';
-import type { InferAnswer } from '../contract/infer-api.js';
+import type { InferAnswer } from '@detector-worker/shared/contract/infer-api';
 
 export interface StubRequest {
   modelId: string;

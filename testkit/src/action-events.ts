@@ -4,10 +4,10 @@
  */
 import sharp from 'sharp';
 import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
-import type { Box } from '../inference/types.js';
-import type { ActionImage } from '../pipeline/ports.js';
-import type { ActionEvent, Region, RequestContext } from '../pipeline/types.js';
-import { buildEventContext } from '../pipeline/event-context.js';
+import type { Box } from '@detector-worker/infer/inference/types';
+import type { ActionImage } from '@detector-worker/infer/pipeline/ports';
+import type { ActionEvent, Region, RequestContext } from '@detector-worker/infer/pipeline/types';
+import { buildEventContext } from '@detector-worker/infer/pipeline/event-context';
 
 /** A width x height gradient image; encode() crops like FrameImage does (clamped, rounded). */
 export async function fakeImage(width = 320, height = 240): Promise<ActionImage & { encodes: number }> {

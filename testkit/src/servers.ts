@@ -16,7 +16,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { CodedError } from '../errors.js';
+import { CodedError } from '@detector-worker/shared/errors';
+
+/** The one code of test support (a catalogue of its own: it is no service's). */
+const testError = CodedError.factory({
+  TEST_SERVER_UNAVAILABLE: { status: 500, message: 'a test server is unavailable', description: 'Redis / PostgreSQL for tests could not be started or reached', surface: 'test' },
+});
 
 export interface RedisServerConfig {
   host: string;
@@ -57,7 +62,7 @@ const SHARED_REDIS_PORT = 6379;
 const SHARED_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 function unavailable(message: string): CodedError {
-  return new CodedError('TEST_SERVER_UNAVAILABLE', message, 500);
+  return testError('TEST_SERVER_UNAVAILABLE', message);
 }
 
 // ---------------------------------------------------------------------------------------

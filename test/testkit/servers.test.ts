@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requireService } from './fixtures.js';
-import { answers, parsePostgresUrl, parseRedisUrl, postgresForTests, redisForTests, startThrowawayPostgres, startThrowawayRedis } from './servers.js';
+import { requireService } from '@detector-worker/testkit/fixtures';
+import { answers, parsePostgresUrl, parseRedisUrl, postgresForTests, redisForTests, startThrowawayPostgres, startThrowawayRedis } from '@detector-worker/testkit/servers';
 
 test('URLs parse into connection configs', () => {
   assert.deepEqual(parseRedisUrl('redis://:s%40cret@10.0.0.5:6380/3'), { host: '10.0.0.5', port: 6380, db: 3, password: 's@cret' });
