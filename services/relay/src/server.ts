@@ -1,21 +1,25 @@
 /**
- * Builds the relay: camera hub, subscription registry, infer client and the CMS link,
- * served by one fastify instance (WebSocket on `/`, HTTP image and health routes).
- * One frame's path: cameras/ -> subscriptions/ (group) -> inference/ (POST to infer) ->
- * resultMessage() below -> cms/ (imageDetection or patchSession).
+ * The relay's composition root: builds the parts and wires them, nothing else. One frame's
+ * path, room by room:
+ *   cameras/ (a reader per camera delivers frames)
+ *   -> infer-link/ (the frame group of each camera, crop and model posts a frame to infer)
+ *   -> cms/result-message (each member's answer becomes imageDetection or patchSession)
+ *   -> cms/ (broadcast on the CMS WebSocket).
+ * subscriptions/ says which groups exist, http/ serves images, probes, metrics and /debug,
+ * system/ measures the machine for state reports.
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { createLogger, type Logger } from '@detector-worker/shared/logging';
-import { flatDetection, type WorkerMessage } from '@detector-worker/shared/protocol/messages';
 import type { RelayConfig } from './config.js';
 import { CameraHub } from './cameras/camera-hub.js';
 import { CmsLink } from './cms/cms-link.js';
-import { SystemUsage } from './cms/system-usage.js';
-import { InferClient } from './inference/infer-client.js';
-import type { GroupResult } from './inference/frame-group.js';
-import { SubscriptionRegistry } from './subscriptions/registry.js';
+import { resultMessage } from './cms/result-message.js';
+import { SystemUsage } from './system/system-usage.js';
+import { InferClient } from './infer-link/infer-client.js';
+import { FrameGroups } from './infer-link/frame-groups.js';
+import { SubscriptionRegistry, type Subscription } from './subscriptions/registry.js';
 import { registerHttpRoutes } from './http/routes.js';
 import { RelayMetrics } from './http/metrics.js';
 
@@ -42,32 +46,12 @@ export interface Relay extends RelayParts {
   close(): Promise<void>;
 }
 
-/**
- * A result goes to the CMS as it happened, or as a patch of the session it belonged to.
- * The detection is flattened here too: infer already answers flat, but the CMS contract
- * must hold even against an infer of another version (or a misbehaving one).
- */
-export function resultMessage(r: GroupResult): WorkerMessage | null {
-  if (!r.answer.detection || typeof r.answer.detection !== 'object' || Array.isArray(r.answer.detection)) return null;
-  const detection = flatDetection(r.answer.detection);
-  const current = r.subscription.sessionId;
-  if (r.sessionAtSend !== null && r.sessionAtSend !== current) {
-    return { type: 'patchSession', sessionId: r.sessionAtSend, data: { currentCar: detection } };
-  }
-  return {
-    type: 'imageDetection',
-    subscriptionIdentifier: r.subscription.id,
-    timestamp: r.frame.capturedAt.toISOString(),
-    data: { detection, modelId: r.subscription.payload.modelId, modelName: r.subscription.payload.modelName },
-  };
-}
-
 /** Builds the relay without listening: `await relay.start()` opens the port. */
 export async function buildRelay(config: RelayConfig, logger: Logger = createLogger('relay')): Promise<BuiltRelay> {
   const hub = new CameraHub(config, logger.child({ component: 'cameras' }));
   const client = new InferClient(config.inferUrl, config.inferToken, config.inferTimeoutMs);
   const metrics = new RelayMetrics();
-  const registry = new SubscriptionRegistry(
+  const groups = new FrameGroups<Subscription>(
     hub,
     {
       client,
@@ -81,9 +65,9 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
         if (msg) link.broadcast(msg);
       },
     },
-    { maxStreams: config.maxStreams, targetFps: config.targetFps, pollIntervalMs: config.pollIntervalMs },
-    logger.child({ component: 'subscriptions' }),
+    { targetFps: config.targetFps, pollIntervalMs: config.pollIntervalMs },
   );
+  const registry = new SubscriptionRegistry(groups, { maxStreams: config.maxStreams }, logger.child({ component: 'subscriptions' }));
   const link = new CmsLink(registry, new SystemUsage(), { heartbeatIntervalMs: config.heartbeatIntervalMs, reconnectGraceMs: config.reconnectGraceMs }, logger.child({ component: 'cms' }));
   metrics.watch(registry, hub, link);
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@detector-worker/shared/logging';
-import { RetryQueue, backoffDelay, type RetryJob } from './retry-queue.js';
+import { backoffDelayMs as backoffDelay } from '@detector-worker/shared/backoff';
+import { RetryQueue, type RetryJob } from './retry-queue.js';
 
 const logger = createLogger('test', { level: 'silent' });
 

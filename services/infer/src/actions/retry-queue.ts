@@ -5,6 +5,7 @@
  * instead of overtaking it. Backoff grows exponentially with consecutive failures and a
  * successful write resets it. What does not fit is refused, and the caller counts it.
  */
+import { backoffDelayMs } from '@detector-worker/shared/backoff';
 import type { Logger } from '@detector-worker/shared/logging';
 import type { ActionOutcome } from '../pipeline/types.js';
 
@@ -35,12 +36,6 @@ export interface RetryQueueOptions extends RetryPolicy {
   onDropped(job: RetryJob, reason: string): void;
   /** Called whenever the queue becomes empty. */
   onIdle?(): void;
-}
-
-/** Exponential backoff: base, 2·base, 4·base … capped at max. */
-export function backoffDelay(failures: number, baseDelayMs: number, maxDelayMs: number): number {
-  if (failures <= 0) return 0;
-  return Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(failures - 1, 30));
 }
 
 export class RetryQueue {
@@ -111,7 +106,7 @@ export class RetryQueue {
 
   private schedule(): void {
     if (this.timer || this.pumping || this.closed) return;
-    const delay = backoffDelay(this.failures, this.opts.baseDelayMs, this.opts.maxDelayMs);
+    const delay = backoffDelayMs(this.failures, this.opts.baseDelayMs, this.opts.maxDelayMs);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.pump();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@detector-worker/shared/logging';
-import { CameraReader, type FailureKind } from './camera-reader.js';
+import { CameraReader, type FailureKind, type ReaderState } from './camera-reader.js';
 import { ffmpegArgs, ffmpegFailureKind } from './rtsp-reader.js';
 
 const quiet = createLogger('test', { level: 'silent' });
@@ -101,7 +101,11 @@ test('a camera that refused connections is reopened soon after its port answers,
   r.start();
   const camera = createServer((s) => s.destroy());
   try {
-    for (let i = 0; i < 6; i++) r.fail('connect');
+    // Six refused connections in a row: each ends a connection attempt, so wait for it.
+    for (let i = 0; i < 6; i++) {
+      for (let j = 0; j < 200 && r.state !== 'connecting'; j++) await sleep(10);
+      r.fail('connect');
+    }
     assert.equal(r.stats.retryInMs, 1600);
     const opensBefore = r.opens;
     await sleep(200);
@@ -120,4 +124,58 @@ test('a camera that refused connections is reopened soon after its port answers,
     await r.stop();
     await new Promise((res) => camera.close(res));
   }
+});
+
+test('states: connecting until the first frame, then streaming; online only while frames arrive', async () => {
+  const r = new ScriptedReader({ kind: 'snapshot', url: 'http://camera/x.jpg' }, { reconnectIntervalSec: 0.01, maxBackoffSec: 10, maxRetries: -1, watchdogMs: 150, identicalFrameLimit: 5 }, quiet, 50);
+  try {
+    r.start();
+    assert.equal(r.state, 'connecting');
+    assert.equal(r.stats.online, false, 'not online before the first frame');
+    r.frame();
+    assert.equal(r.state, 'streaming');
+    assert.equal(r.stats.online, true);
+    // No more frames: the watchdog ends the stream, the reader backs off and reconnects.
+    for (let i = 0; i < 100 && (r.stats.failures.stalled ?? 0) === 0; i++) await sleep(10);
+    assert.equal(r.stats.failures.stalled, 1);
+    assert.notEqual(r.state, 'streaming');
+    assert.equal(r.stats.online, false);
+    for (let i = 0; i < 100 && r.state !== 'connecting'; i++) await sleep(5);
+    assert.equal(r.state, 'connecting');
+    assert.equal(r.stats.reconnects, 1);
+  } finally {
+    await r.stop();
+  }
+  assert.equal(r.state, 'stopped');
+  // Late callbacks after the stop change nothing.
+  r.fail('exited');
+  r.frame();
+  assert.equal(r.state, 'stopped');
+  assert.equal(r.stats.framesRead, 1);
+  assert.deepEqual(r.stats.failures, { stalled: 1 });
+  await r.stop();
+});
+
+test('states: max_retries spent is failed, for good; a late failure during backoff is not counted twice', async () => {
+  const r = new ScriptedReader({ kind: 'snapshot', url: 'http://camera/x.jpg' }, { reconnectIntervalSec: 0.01, maxBackoffSec: 10, maxRetries: 1, watchdogMs: 60_000, identicalFrameLimit: 5 }, quiet, 50);
+  // Read through a function: the asserts below would otherwise narrow the type for good.
+  const state = (): ReaderState => r.state;
+  r.start();
+  try {
+    r.fail('timeout');
+    assert.equal(r.state, 'backoff');
+    r.fail('timeout');
+    assert.equal(r.stats.consecutiveFailures, 1, 'no stream was open: nothing ended');
+    for (let i = 0; i < 100 && state() !== 'connecting'; i++) await sleep(5);
+    r.fail('timeout');
+    assert.equal(state(), 'failed');
+    assert.equal(r.stats.retryInMs, 0);
+    const opens = r.opens;
+    await sleep(50);
+    assert.equal(r.opens, opens, 'a failed reader does not reconnect');
+    assert.deepEqual(r.stats.failures, { timeout: 2 });
+  } finally {
+    await r.stop();
+  }
+  assert.equal(r.state, 'stopped');
 });

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelayMs, mayRetry } from './backoff.js';
 import { JpegSplitter } from './jpeg-splitter.js';
 import { decodeKeyframesOnly, ffmpegArgs, sparseKeyframeInterval } from './rtsp-reader.js';
 
@@ -17,13 +16,6 @@ test('JPEG splitter: whole images from arbitrary chunking, garbage skipped', () 
   const bounded = new JpegSplitter(16);
   bounded.push(Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(64)]));
   assert.deepEqual(bounded.push(jpeg(4)), [jpeg(4)], 'an oversized unfinished frame is dropped');
-});
-
-test('backoff doubles from the interval and is capped; max_retries -1 is forever', () => {
-  assert.deepEqual([0, 1, 2, 3, 10].map((f) => backoffDelayMs(f, 5, 60)), [5000, 10000, 20000, 40000, 60000]);
-  assert.equal(mayRetry(1000, -1), true);
-  assert.equal(mayRetry(3, 3), true);
-  assert.equal(mayRetry(4, 3), false);
 });
 
 test('ffmpeg decodes keyframes only when the needed rate allows, TCP transport, one frame per 1/rate slot', () => {

@@ -144,12 +144,14 @@ export class RtspReader extends CameraReader {
     return decodeKeyframesOnly(this.rate, this.rtsp.keyframeOnlyFps, this.keyframeIntervalMs);
   }
 
-  protected override deliver(jpeg: Buffer): void {
-    super.deliver(jpeg);
-    if (!this.keyframesOnly) return;
-    this.keyframeTimes.push(Date.now());
-    if (this.keyframeTimes.length > 10) this.keyframeTimes.shift();
-    this.checkKeyframePace();
+  protected override deliver(jpeg: Buffer): boolean {
+    if (!super.deliver(jpeg)) return false;
+    if (this.keyframesOnly) {
+      this.keyframeTimes.push(Date.now());
+      if (this.keyframeTimes.length > 10) this.keyframeTimes.shift();
+      this.checkKeyframePace();
+    }
+    return true;
   }
 
   protected override tick(): void {
@@ -161,7 +163,7 @@ export class RtspReader extends CameraReader {
     if (interval === undefined) return;
     this.keyframeIntervalMs = Math.round(interval);
     this.logger.info({ keyframeIntervalMs: this.keyframeIntervalMs, rate: this.rate }, 'keyframes too sparse for the needed rate; decoding every frame');
-    this.restart('keyframes too sparse', false);
+    this.reopen('keyframes too sparse');
   }
 
   protected open(): void {
@@ -172,6 +174,8 @@ export class RtspReader extends CameraReader {
     this.child = child;
     const splitter = new JpegSplitter();
     child.stdout!.on('data', (chunk: Buffer) => {
+      // A child being closed (reopen, stop) may still flush frames: they are not this stream's.
+      if (this.child !== child) return;
       for (const jpeg of splitter.push(chunk)) {
         // ffmpeg's own output is nearly always whole; the check walks headers and memchr's
         // through the scan data (microseconds per frame), and keeps a torn frame from infer.

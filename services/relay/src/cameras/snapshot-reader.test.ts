@@ -37,7 +37,7 @@ test('snapshots: a JPEG is a frame; too large, not a JPEG, an error status or si
     const frames: Buffer[] = [];
     reader.on('frame', (f) => frames.push(f.jpeg));
     reader.start();
-    for (let i = 0; i < 100 && frames.length < 3 && reader.stats.state !== 'waiting'; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && frames.length < 3 && reader.state !== 'backoff'; i++) await new Promise((r) => setTimeout(r, 20));
     const outcome = { frames: frames.length, online: reader.stats.online, error: reader.stats.lastError, failures: { ...reader.stats.failures }, last: frames.at(-1) };
     await reader.stop();
     return outcome;

@@ -8,7 +8,7 @@ import { createLogger } from '@detector-worker/shared/logging';
 import type { SubscribePayload } from '@detector-worker/shared/protocol/messages';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
 import { CmsLink } from './cms-link.js';
-import type { SystemUsage } from './system-usage.js';
+import type { SystemUsage } from '../system/system-usage.js';
 
 const quiet = createLogger('test', { level: 'silent' });
 

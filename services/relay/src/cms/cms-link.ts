@@ -9,7 +9,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { Logger } from '@detector-worker/shared/logging';
 import { parseCmsMessage, type CameraConnection, type CmsCommand, type StateReport, type WorkerMessage } from '@detector-worker/shared/protocol/messages';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
-import type { SystemUsage } from './system-usage.js';
+import type { SystemUsage } from '../system/system-usage.js';
 import { LogThrottle } from './log-throttle.js';
 
 /** "Message ignored" lines per connection and window; the rest are counted. */

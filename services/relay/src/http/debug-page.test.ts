@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import { createLogger } from '@detector-worker/shared/logging';
 import { CameraReader } from '../cameras/camera-reader.js';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
-import { registerDebugPage } from './debug-page.js';
+import { frameBoxes, registerDebugPage } from './debug-page.js';
 
 class TestReader extends CameraReader {
   protected open(): void {}
@@ -28,13 +28,19 @@ test('/debug/state: fps is the camera\'s rate from the first poll, the same for 
     }
     // Two viewers polling back to back (a sampling-per-poll meter showed 0 to both).
     for (let viewer = 0; viewer < 2; viewer++) {
-      const state = (await app.inject({ url: '/debug/state' })).json() as { subscriptions: Array<{ fps: number; online: boolean }> };
+      const state = (await app.inject({ url: '/debug/state' })).json() as { subscriptions: Array<{ fps: number; online: boolean; state: string }> };
       const fps = state.subscriptions[0]!.fps;
       assert.ok(fps >= 5 && fps <= 12, `viewer ${viewer}: fps ${fps} for 10 frames a second`);
       assert.equal(state.subscriptions[0]!.online, true);
+      assert.equal(state.subscriptions[0]!.state, 'streaming');
     }
   } finally {
     await reader.stop();
     await app.close();
   }
+});
+
+test('debug boxes move from crop pixels to frame pixels', () => {
+  assert.deepEqual(frameBoxes({ detections: [{ class: 'car', confidence: 0.5, bbox: [1, 2, 3, 4] }] }, { x: 10, y: 20 }), [{ class: 'car', confidence: 0.5, bbox: [11, 22, 13, 24] }]);
+  assert.deepEqual(frameBoxes(null, { x: 0, y: 0 }), []);
 });

@@ -52,7 +52,7 @@ export class RelayMetrics {
         for (const reader of hub.readers()) for (const [reason, n] of Object.entries(reader.stats.failures)) this.set({ camera: label(reader), reason }, n ?? 0);
       },
     });
-    const perGroup = (name: string, help: string, pick: (g: import('../inference/frame-group.js').GroupStats) => number) =>
+    const perGroup = (name: string, help: string, pick: (g: import('../infer-link/frame-group.js').GroupStats) => number) =>
       new Gauge({
         name,
         help,

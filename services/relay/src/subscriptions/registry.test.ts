@@ -5,8 +5,9 @@ import { createLogger } from '@detector-worker/shared/logging';
 import type { SubscribePayload } from '@detector-worker/shared/protocol/messages';
 import type { CameraHub } from '../cameras/camera-hub.js';
 import type { CameraSource } from '../cameras/frame.js';
-import type { InferClient } from '../inference/infer-client.js';
-import { SubscriptionRegistry } from './registry.js';
+import type { InferClient } from '../infer-link/infer-client.js';
+import { FrameGroups } from '../infer-link/frame-groups.js';
+import { SubscriptionRegistry, type Subscription } from './registry.js';
 
 const quiet = createLogger('test', { level: 'silent' });
 
@@ -29,10 +30,11 @@ class FakeHub {
   }
 }
 
-function setup(maxStreams = 10, pollIntervalMs?: number) {
+function setup(maxStreams = 10) {
   const hub = new FakeHub();
   const client = { infer: async () => ({ ok: false, code: 'X', status: 0, message: '', latencyMs: 0 }) } as unknown as InferClient;
-  const registry = new SubscriptionRegistry(hub as unknown as CameraHub, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined }, { maxStreams, targetFps: 2, pollIntervalMs }, quiet);
+  const groups = new FrameGroups<Subscription>(hub as unknown as CameraHub, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined }, { targetFps: 2 });
+  const registry = new SubscriptionRegistry(groups, { maxStreams }, quiet);
   return { hub, registry };
 }
 
@@ -102,11 +104,4 @@ test('setSessionId matches "display;" as a prefix, clears with null, and is kept
   assert.equal(registry.setSessionId('display-2', 'abc'), 0, 'no subscription yet');
   registry.subscribe(payload('display-2;cam-a'));
   assert.equal(registry.get('display-2;cam-a')!.sessionId, 'abc');
-});
-
-test('RTSP rate: target_fps, capped by poll_interval_ms; snapshots follow their interval', () => {
-  assert.equal(setup(10).registry.rateFor({ kind: 'rtsp', url: 'rtsp://x' }), 2);
-  assert.equal(setup(10, 1000).registry.rateFor({ kind: 'rtsp', url: 'rtsp://x' }), 1);
-  assert.equal(setup(10, 100).registry.rateFor({ kind: 'rtsp', url: 'rtsp://x' }), 2);
-  assert.equal(setup(10).registry.rateFor({ kind: 'snapshot', url: 'http://x', intervalMs: 250 }), 4);
 });

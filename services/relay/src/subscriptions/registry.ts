@@ -1,27 +1,28 @@
 /**
- * The subscriptions the CMS asked for, and their wiring: each subscription joins the frame
- * group of its (camera, crop, model), each group holds one reference on its camera reader.
- * Subscribe is idempotent; a changed payload is applied in place (the subscription moves
- * to the right group, cameras are released when unused). Sessions are per display.
+ * The subscriptions the CMS asked for, and each display's session. A subscription is made
+ * in the frame group of its (camera, crop, model), which FrameGroups owns (with the camera
+ * reader behind it). Subscribe is idempotent; a changed payload is applied in place (the
+ * subscription moves to the right group, cameras are released when unused).
  */
 import type { Logger } from '@detector-worker/shared/logging';
 import { redactUrl } from '@detector-worker/shared/logging';
 import { samePayload, splitSubscriptionIdentifier, type CropBox, type SubscribePayload } from '@detector-worker/shared/protocol/messages';
-import type { CameraHub } from '../cameras/camera-hub.js';
 import type { CameraReader } from '../cameras/camera-reader.js';
-import { cameraKey, type CameraSource } from '../cameras/frame.js';
-import { FrameGroup, type FrameGroupDeps } from '../inference/frame-group.js';
-import { cropKey, cropOf } from './crop.js';
+import type { CameraSource } from '../cameras/frame.js';
+import type { FrameGroup, GroupMember } from '../infer-link/frame-group.js';
+import type { FrameGroups } from '../infer-link/frame-groups.js';
+import { cropKey, cropOf } from '../infer-link/crop.js';
 
-export interface Subscription {
-  id: string;
-  displayId: string;
-  cameraId: string;
-  payload: SubscribePayload;
-  source: CameraSource;
-  crop: CropBox | undefined;
+export interface Subscription extends GroupMember {
+  readonly id: string;
+  readonly displayId: string;
+  readonly cameraId: string;
+  readonly payload: SubscribePayload;
+  readonly source: CameraSource;
+  readonly crop: CropBox | undefined;
   sessionId: string | number | null;
-  group: FrameGroup;
+  /** The group it is in (FrameGroups adds and removes it). */
+  readonly group: FrameGroup<Subscription>;
   /** Last flat detection sent for it, for the debug page. */
   last?: { detection: Record<string, unknown> | null; result: unknown; at: number };
 }
@@ -30,10 +31,6 @@ export type SubscribeOutcome = { status: 'added' | 'unchanged' | 'updated' } | {
 
 export interface RegistryOptions {
   maxStreams: number;
-  /** Frames per second an RTSP camera is read at. */
-  targetFps: number;
-  /** The original worker's frame processing interval: caps the RTSP rate at 1000/poll ms. */
-  pollIntervalMs?: number;
 }
 
 /** Displays whose session is remembered before any of their subscriptions exists. */
@@ -41,13 +38,11 @@ const MAX_REMEMBERED_SESSIONS = 10_000;
 
 export class SubscriptionRegistry {
   private readonly subs = new Map<string, Subscription>();
-  private readonly groups = new Map<string, { group: FrameGroup; reader: CameraReader; source: CameraSource; detach: () => void }>();
   /** display -> session, kept so a subscription added later gets its display's session. */
   private readonly sessions = new Map<string, string | number>();
 
   constructor(
-    private readonly hub: CameraHub,
-    private readonly groupDeps: FrameGroupDeps,
+    private readonly groups: FrameGroups<Subscription>,
     private readonly options: RegistryOptions,
     private readonly logger: Logger,
   ) {}
@@ -64,18 +59,18 @@ export class SubscriptionRegistry {
     }
     const source: CameraSource = payload.rtspUrl ? { kind: 'rtsp', url: payload.rtspUrl } : { kind: 'snapshot', url: payload.snapshotUrl!, intervalMs: payload.snapshotInterval ?? 5000 };
     const crop = cropOf(payload);
-    const sub: Subscription = {
+    const sessionId = existing?.sessionId ?? this.sessions.get(ids.display) ?? null;
+    if (existing) this.groups.leave(existing.id, existing.group);
+    const sub = this.groups.join({ source, crop, modelId: payload.modelId, modelUrl: payload.modelUrl }, (group) => ({
       id: payload.subscriptionIdentifier,
       displayId: ids.display,
       cameraId: ids.camera,
       payload,
       source,
       crop,
-      sessionId: existing?.sessionId ?? this.sessions.get(ids.display) ?? null,
-      group: undefined as unknown as FrameGroup,
-    };
-    if (existing) this.leaveGroup(existing);
-    sub.group = this.joinGroup(sub);
+      sessionId,
+      group,
+    }));
     this.subs.set(sub.id, sub);
     this.logger.info({ subscription: sub.id, modelId: payload.modelId, camera: redactUrl(source.url), crop: cropKey(crop) }, existing ? 'subscription updated' : 'subscribed');
     return { status: existing ? 'updated' : 'added' };
@@ -85,7 +80,7 @@ export class SubscriptionRegistry {
     const sub = this.subs.get(id);
     if (!sub) return false;
     this.subs.delete(id);
-    this.leaveGroup(sub);
+    this.groups.leave(sub.id, sub.group);
     this.logger.info({ subscription: id }, 'unsubscribed');
     return true;
   }
@@ -117,11 +112,12 @@ export class SubscriptionRegistry {
   }
 
   readerOf(sub: Subscription): CameraReader | undefined {
-    return this.groups.get(sub.group.key)?.reader;
+    return this.groups.readerOf(sub.group);
   }
 
+  /** Whether the subscription's camera delivered a frame within its watchdog window. */
   online(sub: Subscription): boolean {
-    return this.readerOf(sub)?.stats.online ?? false;
+    return this.readerOf(sub)?.online ?? false;
   }
 
   groupCount(): number {
@@ -130,38 +126,5 @@ export class SubscriptionRegistry {
 
   clear(): void {
     for (const id of [...this.subs.keys()]) this.unsubscribe(id);
-  }
-
-  /** Frames per second a group needs from its camera. */
-  rateFor(source: CameraSource): number {
-    if (source.kind === 'snapshot') return 1000 / (source.intervalMs ?? 5000);
-    const poll = this.options.pollIntervalMs;
-    return poll ? Math.min(this.options.targetFps, 1000 / poll) : this.options.targetFps;
-  }
-
-  private joinGroup(sub: Subscription): FrameGroup {
-    const key = `${cameraKey(sub.source)}|${cropKey(sub.crop)}|${sub.payload.modelId}|${sub.payload.modelUrl}`;
-    let entry = this.groups.get(key);
-    if (!entry) {
-      const group = new FrameGroup(key, String(sub.payload.modelId), sub.payload.modelUrl, sub.crop, this.groupDeps);
-      const reader = this.hub.acquire(sub.source, key, this.rateFor(sub.source));
-      const onFrame = (f: Parameters<FrameGroup['onFrame']>[0]) => group.onFrame(f);
-      reader.on('frame', onFrame);
-      entry = { group, reader, source: sub.source, detach: () => reader.off('frame', onFrame) };
-      this.groups.set(key, entry);
-    }
-    entry.group.members.set(sub.id, sub);
-    return entry.group;
-  }
-
-  private leaveGroup(sub: Subscription): void {
-    const entry = this.groups.get(sub.group.key);
-    if (!entry) return;
-    entry.group.members.delete(sub.id);
-    if (entry.group.members.size > 0) return;
-    entry.detach();
-    entry.group.close();
-    this.groups.delete(sub.group.key);
-    this.hub.release(entry.source, sub.group.key);
   }
 }

@@ -9,9 +9,8 @@ import sharp from 'sharp';
 import type { Logger } from '@detector-worker/shared/logging';
 import type { CropBox } from '@detector-worker/shared/protocol/messages';
 import type { Frame } from '../cameras/frame.js';
-import { clampCrop } from '../subscriptions/crop.js';
-import type { Subscription } from '../subscriptions/registry.js';
-import { backoffDelayMs } from '../cameras/backoff.js';
+import { backoffDelayMs } from '@detector-worker/shared/backoff';
+import { clampCrop } from './crop.js';
 import type { InferAnswer, InferClient } from './infer-client.js';
 
 export interface GroupStats {
@@ -26,24 +25,36 @@ export interface GroupStats {
   lastResultAt: number | null;
 }
 
-export interface GroupResult {
-  subscription: Subscription;
+/** What a group needs of each subscription sharing it; the subscription itself comes back in results. */
+export interface GroupMember {
+  readonly id: string;
+  readonly displayId: string;
+  /** The display's session now: read when a frame is sent. */
+  readonly sessionId: string | number | null;
+}
+
+/** Waits after failed infer requests without a Retry-After: 250 ms doubling up to 30 s. */
+const INFER_BACKOFF_BASE_MS = 250;
+const INFER_BACKOFF_MAX_MS = 30_000;
+
+export interface GroupResult<M extends GroupMember = GroupMember> {
+  subscription: M;
   frame: Frame;
   answer: InferAnswer;
   /** The member's session when the frame was sent. */
   sessionAtSend: string | number | null;
 }
 
-export interface FrameGroupDeps {
+export interface FrameGroupDeps<M extends GroupMember = GroupMember> {
   client: InferClient;
   logger: Logger;
   jpegQuality: number;
-  onResult: (r: GroupResult) => void;
+  onResult: (r: GroupResult<M>) => void;
   onLatency?: (ms: number, ok: boolean, code: string) => void;
 }
 
-export class FrameGroup {
-  readonly members = new Map<string, Subscription>();
+export class FrameGroup<M extends GroupMember = GroupMember> {
+  private readonly members = new Map<string, M>();
   readonly stats: GroupStats = { framesSeen: 0, framesSent: 0, framesDropped: 0, errors: {}, lastLatencyMs: null, lastFrameAgeMs: null, lastResultAt: null };
   private pending: Frame | undefined;
   private inFlight = false;
@@ -57,8 +68,21 @@ export class FrameGroup {
     readonly modelId: string,
     readonly modelUrl: string,
     readonly crop: CropBox | undefined,
-    private readonly deps: FrameGroupDeps,
+    private readonly deps: FrameGroupDeps<M>,
   ) {}
+
+  /** Members join and leave through FrameGroups, which owns the groups. */
+  add(member: M): void {
+    this.members.set(member.id, member);
+  }
+
+  remove(id: string): boolean {
+    return this.members.delete(id);
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
 
   /** Camera callback: keep only the newest frame. */
   onFrame(frame: Frame): void {
@@ -127,7 +151,7 @@ export class FrameGroup {
     if (!outcome.ok) {
       this.failures++;
       this.count(outcome.code);
-      const delay = outcome.retryAfterMs ?? backoffDelayMs(this.failures - 1, 0.25, 30);
+      const delay = outcome.retryAfterMs ?? backoffDelayMs(this.failures, INFER_BACKOFF_BASE_MS, INFER_BACKOFF_MAX_MS);
       this.backoffUntil = Date.now() + delay;
       this.deps.logger.warn({ group: this.key, status: outcome.status, code: outcome.code, reason: outcome.message, backoffMs: delay }, 'infer request failed; backing off');
       return;

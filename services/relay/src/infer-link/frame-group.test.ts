@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { createLogger } from '@detector-worker/shared/logging';
 import type { Frame } from '../cameras/frame.js';
-import type { Subscription } from '../subscriptions/registry.js';
-import { FrameGroup, type GroupResult } from './frame-group.js';
+import { FrameGroup, type GroupMember, type GroupResult } from './frame-group.js';
 import { MAX_RETRY_AFTER_MS, parseRetryAfter, type InferAnswer, type InferClient, type InferOutcome, type InferRequest } from './infer-client.js';
 
 const quiet = createLogger('test', { level: 'silent' });
@@ -20,17 +19,15 @@ function controlledClient() {
 
 const ok = (detection: InferAnswer['detection'] = { carBrand: 'Honda' }): InferOutcome => ({ ok: true, answer: { modelId: '7', detection, result: null, actions: [], timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 } }, latencyMs: 5 });
 const frame = (seq: number, jpeg = Buffer.from([0xff, 0xd8, seq, 0xff, 0xd9])): Frame => ({ jpeg, capturedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)), seq });
-const member = (id: string, sessionId: string | number | null = null) => {
-  const [displayId, cameraId] = id.split(';') as [string, string];
-  return { id, displayId, cameraId, sessionId, payload: { subscriptionIdentifier: id, rtspUrl: 'rtsp://c', modelUrl: 'http://m', modelName: 'M', modelId: 7 } } as unknown as Subscription;
-};
+/** A member as the group sees one; the session is mutable like a subscription's. */
+const member = (id: string, sessionId: string | number | null = null): { -readonly [K in keyof GroupMember]: GroupMember[K] } => ({ id, displayId: id.split(';')[0]!, sessionId });
 const settle = () => new Promise((r) => setImmediate(r));
 
 test('one request in flight; a newer frame replaces the waiting one; nothing queues', async () => {
   const { client, calls } = controlledClient();
   const results: GroupResult[] = [];
   const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) });
-  group.members.set('d;c', member('d;c'));
+  group.add(member('d;c'));
   group.onFrame(frame(1));
   await settle();
   for (const seq of [2, 3, 4, 5]) group.onFrame(frame(seq));
@@ -55,8 +52,8 @@ test('one request for displays sharing the group; the answer fans out with each 
   const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) });
   const a = member('display-a;cam', 11);
   const b = member('display-b;cam', null);
-  group.members.set(a.id, a);
-  group.members.set(b.id, b);
+  group.add(a);
+  group.add(b);
   group.onFrame(frame(1));
   await settle();
   assert.equal(calls.length, 1);
@@ -75,7 +72,7 @@ test('an error backs the group off for Retry-After; it resumes with the newest f
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   const { client, calls } = controlledClient();
   const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined });
-  group.members.set('d;c', member('d;c'));
+  group.add(member('d;c'));
   group.onFrame(frame(1));
   await settle();
   calls[0]!.answer({ ok: false, code: 'BUSY', status: 429, message: 'busy', retryAfterMs: 2000, latencyMs: 1 });
@@ -101,7 +98,7 @@ test('the crop is cut from the frame before sending; a crop outside the frame se
   const jpeg = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#336699' } }).jpeg().toBuffer();
   const { client, calls } = controlledClient();
   const inside = new FrameGroup('k', '7', 'http://m', { cropX1: 10, cropY1: 20, cropX2: 110, cropY2: 300 }, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined });
-  inside.members.set('d;c', member('d;c'));
+  inside.add(member('d;c'));
   inside.onFrame(frame(1, jpeg));
   for (let i = 0; i < 100 && calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   const meta = await sharp(calls[0]!.jpeg).metadata();
@@ -110,7 +107,7 @@ test('the crop is cut from the frame before sending; a crop outside the frame se
   inside.close();
 
   const outside = new FrameGroup('k2', '7', 'http://m', { cropX1: 400, cropY1: 0, cropX2: 500, cropY2: 100 }, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined });
-  outside.members.set('d;c', member('d;c'));
+  outside.add(member('d;c'));
   outside.onFrame(frame(1, jpeg));
   for (let i = 0; i < 100 && !outside.stats.errors.CROP_OUTSIDE_FRAME; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(outside.stats.errors.CROP_OUTSIDE_FRAME, 1);

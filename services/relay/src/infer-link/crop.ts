@@ -1,4 +1,4 @@
-/** Per-subscription crop rectangles (pure). */
+/** Crop rectangles of frame groups: from a subscribe payload, as a group key, clamped to a frame (pure). */
 import type { CropBox } from '@detector-worker/shared/protocol/messages';
 
 export interface Rect {

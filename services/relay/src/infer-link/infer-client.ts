@@ -5,7 +5,7 @@
  */
 import { Agent, request } from 'undici';
 import { checkInferAnswer, contextQuery, inferPath, type InferAnswer } from '@detector-worker/shared/contract/infer-api';
-import { readBodyCapped } from '../http-body.js';
+import { readBodyCapped } from '../net/capped-body.js';
 
 export type { InferAnswer } from '@detector-worker/shared/contract/infer-api';
 
