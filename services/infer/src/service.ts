@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@detector-worker/shared/logging';
-import { CodedError } from '@detector-worker/shared/errors';
+import type { TrackingConfig } from '@detector-worker/shared/pipeline/schema';
 import type { InferConfig } from './config.js';
 import { createActionRunner } from './actions/runner.js';
 import { FrameImage } from './images/frame-image.js';
@@ -16,6 +16,7 @@ import type { PoolModel } from './workers/pool-model.js';
 import { PoolNodeRunner } from './workers/pool-runner.js';
 import type { ActionOutcome, BranchResult, RequestContext } from './pipeline/types.js';
 import { InferencePool } from './workers/pool.js';
+import { coded } from './error-codes.js';
 
 export interface InferTimings {
   /** Reading the image header and validating it. */
@@ -38,6 +39,8 @@ export interface InferAnswer {
   result: BranchResult | null;
   actions: ActionOutcome[];
   timings: InferTimings;
+  /** The root node's tracking settings, for the relay. */
+  tracking?: TrackingConfig;
 }
 
 /** One request's place in the in-flight count; release() is idempotent. */
@@ -119,10 +122,10 @@ export class InferService {
    * takes it before reading the body and releases it when the response closes, however it ends.
    */
   admit(): Admission {
-    if (this.draining) throw new CodedError('SHUTTING_DOWN', 'this instance is shutting down; retry on another', 503, { retryAfterSeconds: 1 });
+    if (this.draining) throw coded('SHUTTING_DOWN', 'this instance is shutting down; retry on another', { retryAfterSeconds: 1 });
     const limit = this.pool.workers + this.config.maxQueue;
     if (this.inFlightRequests >= limit) {
-      throw new CodedError('OVERLOADED', `inference queue is full (${this.inFlightRequests} requests in flight, limit ${limit}); retry later`, 429, { retryAfterSeconds: 1 });
+      throw coded('OVERLOADED', `inference queue is full (${this.inFlightRequests} requests in flight, limit ${limit}); retry later`, { retryAfterSeconds: 1 });
     }
     this.inFlightRequests++;
     let released = false;
@@ -161,6 +164,7 @@ export class InferService {
           // The detect stage feeds the relay's tracker; only a full run produces a CMS detection.
           detection: options.stage === 'detect' ? null : cmsDetection(lease.pipeline.file.cmsDetection, run.result, context),
           result: run.result,
+          ...(lease.pipeline.file.pipeline.tracking ? { tracking: lease.pipeline.file.pipeline.tracking } : {}),
           actions: run.actions,
           timings: { decode: ms(t1 - t0), modelWait: ms(t2 - t1), preprocess: ms(preprocess), inference: ms(inference), nodes: roundNodes(run.nodes), actions: ms(actionsMs), total: ms(total) },
         };

@@ -4,8 +4,10 @@
  * from the file named by RELAY_CONFIG. Environment variables win over the file.
  */
 import { readFileSync } from 'node:fs';
-import { CodedError } from '@detector-worker/shared/errors';
-import { envInt, envNumber, envOptionalString, envString, envUrl, type Env } from '@detector-worker/shared/config';
+import { Type } from '@sinclair/typebox';
+import { LoggingEnvFields, parseEnv, type Env } from '@detector-worker/shared/config';
+import { CodedError, errorMessage } from '@detector-worker/shared/errors';
+import { coded } from './error-codes.js';
 
 export interface RelayConfig {
   host: string;
@@ -42,18 +44,52 @@ export interface RelayConfig {
   shutdownTimeoutMs: number;
 }
 
-const FILE_KEYS = ['poll_interval_ms', 'max_streams', 'target_fps', 'reconnect_interval_sec', 'max_retries'] as const;
+/** The original worker's config.json keys, read from the RELAY_CONFIG file; each is the lower-case name of a variable. */
+export const RELAY_CONFIG_FILE_KEYS = ['poll_interval_ms', 'max_streams', 'target_fps', 'reconnect_interval_sec', 'max_retries'] as const;
+
+const int = (defaultValue: number, minimum: number, description: string, maximum?: number) =>
+  Type.Integer({ default: defaultValue, minimum, ...(maximum === undefined ? {} : { maximum }), description });
+const num = (defaultValue: number, minimum: number, description: string, maximum?: number) =>
+  Type.Number({ default: defaultValue, minimum, ...(maximum === undefined ? {} : { maximum }), description });
+
+/** Every variable the relay reads: name, type, bounds, default (README "## Configuration"). */
+export const RelayEnv = Type.Object({
+  RELAY_HOST: Type.String({ default: '0.0.0.0', description: 'relay bind address' }),
+  RELAY_PORT: int(8000, 0, 'relay WebSocket + HTTP port', 65535),
+  INFER_URL: Type.String({ default: 'http://127.0.0.1:8080', format: 'http-url', description: 'where the relay reaches infer' }),
+  INFER_TOKEN: Type.Optional(Type.String({ description: 'bearer token sent to infer' })),
+  RELAY_TOKEN: Type.Optional(Type.String({ description: 'token the CMS must present' })),
+  RELAY_CONFIG: Type.Optional(Type.String({ description: 'path of an original-style config.json; environment variables win' })),
+  HEARTBEAT_INTERVAL_MS: int(2000, 100, 'state report period'),
+  RECONNECT_GRACE_MS: int(60_000, 0, 'how long subscriptions outlive a dropped CMS connection'),
+  POLL_INTERVAL_MS: int(100, 10, 'frame-processing interval (file key poll_interval_ms)'),
+  MAX_STREAMS: int(20, 1, 'subscriptions accepted (file key max_streams)'),
+  TARGET_FPS: num(2, 0.01, 'frames per second sent to infer per RTSP camera (file key target_fps)', 60),
+  RECONNECT_INTERVAL_SEC: num(5, 0.05, 'first reconnect delay, doubled per failure (file key reconnect_interval_sec)'),
+  MAX_RETRIES: int(-1, -1, 'reconnect attempts, -1 = forever (file key max_retries)'),
+  MAX_BACKOFF_SEC: num(60, 0.05, 'reconnect delay cap'),
+  WATCHDOG_MS: int(15_000, 100, 'a reader with no new frame this long is restarted'),
+  IDENTICAL_FRAME_LIMIT: int(50, 2, 'the same RTSP frame this many times in a row counts as a stall'),
+  KEYFRAME_ONLY_FPS: num(0.5, 0, 'at or below this rate RTSP cameras decode keyframes only'),
+  SNAPSHOT_TIMEOUT_MS: int(5000, 100, 'deadline for one whole snapshot request'),
+  SNAPSHOT_MAX_BYTES: int(16 * 1024 * 1024, 1024, 'largest snapshot body read'),
+  INFER_TIMEOUT_MS: int(60_000, 100, 'infer request timeout'),
+  RELAY_JPEG_QUALITY: int(85, 1, 'JPEG quality of frames from ffmpeg and of crops', 100),
+  FFMPEG_PATH: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary' }),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 'on SIGTERM: how long to wait for CMS sockets and ffmpeg children'),
+  ...LoggingEnvFields,
+});
 
 function readConfigFile(path: string): Env {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new CodedError('CONFIG_INVALID', `RELAY_CONFIG=${path} could not be read as JSON: ${err instanceof Error ? err.message : String(err)}`, 500, { variable: 'RELAY_CONFIG' });
+    throw coded('CONFIG_INVALID', `RELAY_CONFIG=${path} could not be read as JSON: ${errorMessage(err)}`, { variable: 'RELAY_CONFIG' });
   }
-  if (typeof parsed !== 'object' || parsed === null) throw new CodedError('CONFIG_INVALID', `RELAY_CONFIG=${path} must hold a JSON object`, 500, { variable: 'RELAY_CONFIG' });
+  if (typeof parsed !== 'object' || parsed === null) throw coded('CONFIG_INVALID', `RELAY_CONFIG=${path} must hold a JSON object`, { variable: 'RELAY_CONFIG' });
   const out: Env = {};
-  for (const key of FILE_KEYS) {
+  for (const key of RELAY_CONFIG_FILE_KEYS) {
     const v = (parsed as Record<string, unknown>)[key];
     if (v !== undefined) out[key.toUpperCase()] = String(v);
   }
@@ -68,36 +104,39 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
     // A bad value from the file is named as the file's key, where the operator will look.
     const variable = err instanceof CodedError ? (err.details as { variable?: string } | undefined)?.variable : undefined;
     if (err instanceof CodedError && variable && file[variable] !== undefined && (env[variable] === undefined || env[variable] === '')) {
-      throw new CodedError('CONFIG_INVALID', `${variable.toLowerCase()} in RELAY_CONFIG=${env.RELAY_CONFIG}: ${err.message.replace(/^[A-Z_]+=/, '')}`, 500, { variable: 'RELAY_CONFIG', key: variable.toLowerCase() });
+      throw coded('CONFIG_INVALID', `${variable.toLowerCase()} in RELAY_CONFIG=${env.RELAY_CONFIG}: ${err.message.replace(/^[A-Z_]+=/, '')}`, {
+        variable: 'RELAY_CONFIG',
+        key: variable.toLowerCase(),
+      });
     }
     throw err;
   }
 }
 
 function fromEnv(merged: Env): RelayConfig {
-  const targetFps = envNumber(merged, 'TARGET_FPS', 2, { min: 0.01, max: 60 });
+  const e = parseEnv(RelayEnv, merged);
   return {
-    host: envString(merged, 'RELAY_HOST', '0.0.0.0'),
-    port: envInt(merged, 'RELAY_PORT', 8000, { min: 0, max: 65535 }),
-    inferUrl: envUrl(merged, 'INFER_URL', 'http://127.0.0.1:8080'),
-    inferToken: envOptionalString(merged, 'INFER_TOKEN'),
-    relayToken: envOptionalString(merged, 'RELAY_TOKEN'),
-    heartbeatIntervalMs: envInt(merged, 'HEARTBEAT_INTERVAL_MS', 2000, { min: 100 }),
-    reconnectGraceMs: envInt(merged, 'RECONNECT_GRACE_MS', 60_000, { min: 0 }),
-    pollIntervalMs: envInt(merged, 'POLL_INTERVAL_MS', 100, { min: 10 }),
-    maxStreams: envInt(merged, 'MAX_STREAMS', 20, { min: 1 }),
-    targetFps,
-    reconnectIntervalSec: envNumber(merged, 'RECONNECT_INTERVAL_SEC', 5, { min: 0.05 }),
-    maxRetries: envInt(merged, 'MAX_RETRIES', -1, { min: -1 }),
-    maxBackoffSec: envNumber(merged, 'MAX_BACKOFF_SEC', 60, { min: 0.05 }),
-    watchdogMs: envInt(merged, 'WATCHDOG_MS', 15_000, { min: 100 }),
-    identicalFrameLimit: envInt(merged, 'IDENTICAL_FRAME_LIMIT', 50, { min: 2 }),
-    keyframeOnlyFps: envNumber(merged, 'KEYFRAME_ONLY_FPS', 0.5, { min: 0 }),
-    snapshotTimeoutMs: envInt(merged, 'SNAPSHOT_TIMEOUT_MS', 5000, { min: 100 }),
-    snapshotMaxBytes: envInt(merged, 'SNAPSHOT_MAX_BYTES', 16 * 1024 * 1024, { min: 1024 }),
-    inferTimeoutMs: envInt(merged, 'INFER_TIMEOUT_MS', 60_000, { min: 100 }),
-    jpegQuality: envInt(merged, 'RELAY_JPEG_QUALITY', 85, { min: 1, max: 100 }),
-    ffmpegPath: envString(merged, 'FFMPEG_PATH', 'ffmpeg'),
-    shutdownTimeoutMs: envInt(merged, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 }),
+    host: e.RELAY_HOST,
+    port: e.RELAY_PORT,
+    inferUrl: e.INFER_URL,
+    inferToken: e.INFER_TOKEN,
+    relayToken: e.RELAY_TOKEN,
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    reconnectGraceMs: e.RECONNECT_GRACE_MS,
+    pollIntervalMs: e.POLL_INTERVAL_MS,
+    maxStreams: e.MAX_STREAMS,
+    targetFps: e.TARGET_FPS,
+    reconnectIntervalSec: e.RECONNECT_INTERVAL_SEC,
+    maxRetries: e.MAX_RETRIES,
+    maxBackoffSec: e.MAX_BACKOFF_SEC,
+    watchdogMs: e.WATCHDOG_MS,
+    identicalFrameLimit: e.IDENTICAL_FRAME_LIMIT,
+    keyframeOnlyFps: e.KEYFRAME_ONLY_FPS,
+    snapshotTimeoutMs: e.SNAPSHOT_TIMEOUT_MS,
+    snapshotMaxBytes: e.SNAPSHOT_MAX_BYTES,
+    inferTimeoutMs: e.INFER_TIMEOUT_MS,
+    jpegQuality: e.RELAY_JPEG_QUALITY,
+    ffmpegPath: e.FFMPEG_PATH,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
 }

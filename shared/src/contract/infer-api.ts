@@ -11,6 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
+import { TrackingSchema } from '../pipeline/schema.js';
 
 /** Per-request context; as query parameters, X-* headers (CONTEXT_HEADERS) or a multipart `context` JSON part. */
 export const InferContextFields = {
@@ -90,6 +91,7 @@ export const InferAnswerSchema = Type.Object({
   result: Type.Unknown({ description: 'the result tree of the root node (detections, regions, branch_results), null when nothing was detected' }),
   actions: Type.Array(ActionOutcomeSchema),
   timings: InferTimingsSchema,
+  tracking: Type.Optional(Type.Union([TrackingSchema, Type.Null()], { description: "the pipeline's `tracking` settings (root node), for the relay's tracker; absent: the defaults" })),
 });
 export type InferAnswer = Static<typeof InferAnswerSchema>;
 

@@ -111,7 +111,38 @@ export interface PipelineNode {
   softmax?: boolean;
   preprocess?: Static<typeof PreprocessSchema>;
   outputField?: string;
+  /** Root node only. */
+  tracking?: TrackingConfig;
 }
+
+/**
+ * Extension, root node only: vehicle tracking in the relay. Every key is optional; the relay
+ * documents and applies the defaults (README "Vehicle visits").
+ */
+export const TrackingSchema = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ description: 'track vehicles and send one event per visit (default true); false: one event per frame with a detection' })),
+    highScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'boxes from this score are matched first and may start tracks' })),
+    lowScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'weaker boxes down to this score only keep tracks alive' })),
+    newTrackScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'an unmatched box starts a track from this score' })),
+    matchIou: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'least IoU to match a box to a track' })),
+    confirmHits: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'matches in a row before a track counts' })),
+    confirmSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 600, description: 'and seconds since it was first seen' })),
+    lostTimeoutSec: Type.Optional(Type.Number({ minimum: 0.1, maximum: 86400, description: 'a track unmatched this long is gone: its visit ends' })),
+    zone: Type.Optional(
+      Type.Array(Type.Tuple([Type.Number({ minimum: 0 }), Type.Number({ minimum: 0 })]), {
+        minItems: 3,
+        maxItems: 64,
+        description: 'polygon [[x,y],…] in the root node input pixels (the subscription crop), or normalised 0..1 when every value is at most 1; default: the whole crop',
+      }),
+    ),
+    maxRuns: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'full pipeline runs per visit at most' })),
+    maxWaitSec: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'the first full run waits at most this long for a good frame' })),
+    rerunGain: Type.Optional(Type.Number({ minimum: 1, maximum: 10, description: 'a later run needs a frame this many times better' })),
+  },
+  strict,
+);
+export type TrackingConfig = Static<typeof TrackingSchema>;
 
 /** Recursive node schema; `branches` refers back to the node. */
 export const NodeSchema = Type.Recursive(
@@ -142,6 +173,7 @@ export const NodeSchema = Type.Recursive(
         softmax: Type.Optional(Type.Boolean({ description: 'extension: apply softmax to classifier outputs (default: when they are not probabilities)' })),
         preprocess: Type.Optional(PreprocessSchema),
         outputField: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$', description: 'extension: extra result field holding the class (default: brand / body_type / color alias rule)' })),
+        tracking: Type.Optional(TrackingSchema),
       },
       strict,
     ),

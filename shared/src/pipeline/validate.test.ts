@@ -247,3 +247,28 @@ describe('helpers', () => {
     );
   });
 });
+
+describe('tracking (root extension)', () => {
+  test('valid settings pass; branches may not track; bad values and mixed zones are named', () => {
+    const ok = specExample();
+    ok.pipeline.tracking = { enabled: true, lostTimeoutSec: 20, zone: [[0, 0.5], [1, 0.5], [1, 1], [0, 1]], maxRuns: 2 };
+    assert.equal(validatePipelineFile(ok).ok, true);
+
+    const branch = specExample();
+    branch.pipeline.branches[0].tracking = { enabled: true };
+    hasProblem(problemsOf(branch), '$.pipeline.branches[0].tracking', /root/);
+
+    const bad = specExample();
+    bad.pipeline.tracking = { maxRuns: 0, zone: [[0, 0], [1, 1]], highScore: 0.3, lowScore: 0.5, colour: 'x' };
+    const problems = problemsOf(bad);
+    assert.ok(problems.some((p) => p.path.startsWith('$.pipeline.tracking')), JSON.stringify(problems));
+
+    const inverted = specExample();
+    inverted.pipeline.tracking = { highScore: 0.3, lowScore: 0.5 };
+    hasProblem(problemsOf(inverted), '$.pipeline.tracking.lowScore');
+
+    const mixed = specExample();
+    mixed.pipeline.tracking = { zone: [[0.5, 0.5], [640, 10], [640, 360]] };
+    hasProblem(problemsOf(mixed), '$.pipeline.tracking.zone', /mixes/);
+  });
+});

@@ -145,9 +145,20 @@ function checkReferences(file: PipelineFile): PipelineProblem[] {
     if (node.expectedClasses && !node.multiClass) {
       // Allowed (ignored by the original), but worth telling the author.
     }
+    // The relay tracks what the root detector sees; a branch has no frames of its own.
+    if (node.tracking && path !== '$.pipeline') problems.push({ path: `${path}.tracking`, message: 'only the root node tracks vehicles' });
     (node.branches ?? []).forEach((b, i) => walk(b, `${path}.branches[${i}]`));
   };
   walk(file.pipeline, '$.pipeline');
+  const t = file.pipeline.tracking;
+  if (t) {
+    if (t.lowScore !== undefined && t.highScore !== undefined && t.lowScore > t.highScore) problems.push({ path: '$.pipeline.tracking.lowScore', message: 'must not exceed highScore' });
+    const zone = t.zone;
+    const fraction = (v: number): boolean => v > 0 && v < 1;
+    if (zone && zone.some(([x, y]) => x > 1 || y > 1) && zone.some(([x, y]) => fraction(x) || fraction(y))) {
+      problems.push({ path: '$.pipeline.tracking.zone', message: 'mixes normalised (0..1) and pixel coordinates' });
+    }
+  }
   return problems;
 }
 

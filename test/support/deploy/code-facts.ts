@@ -1,17 +1,27 @@
 /**
- * What the services' source says, for checking the deployment files against it: the
- * environment variables each service reads, their defaults, its HTTP routes, its entry point.
- * Read from services/<name>/src and shared/src (tests and test helpers left out), so a
- * renamed variable or route fails the deploy tests instead of a rollout.
+ * What the services say, for checking the deployment files against it: the environment
+ * variables each service reads and their defaults (its env schema, imported from the built
+ * service), its HTTP routes and metrics (read from services/<name>/src and shared/src, tests
+ * left out; test helpers live in testkit/, outside both), its entry point. A renamed variable
+ * or route fails the deploy tests instead of a rollout.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import type { TObject } from '@sinclair/typebox';
+import { InferEnv } from '@detector-worker/infer/config';
+import { RELAY_CONFIG_FILE_KEYS, RelayEnv } from '@detector-worker/relay/config';
 
 export type ServiceName = 'infer' | 'relay';
 export const SERVICES: ServiceName[] = ['infer', 'relay'];
 
 /** The variable that sets each service's listening port. */
 export const PORT_VARIABLE: Record<ServiceName, string> = { infer: 'INFER_PORT', relay: 'RELAY_PORT' };
+
+/** Each service's environment schema, from the built service: the variables it reads and their defaults. */
+const ENV_SCHEMAS: Record<ServiceName, TObject> = { infer: InferEnv, relay: RelayEnv };
+
+/** The keys the relay reads from its RELAY_CONFIG file. */
+export const RELAY_FILE_KEYS: readonly string[] = RELAY_CONFIG_FILE_KEYS;
 
 function tsFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -33,35 +43,25 @@ export class CodeFacts {
 
   constructor(readonly repoRoot: string) {}
 
-  /** Source text of a service and of shared (without test helpers). */
+  /** Source text of a service and of shared (without tests). */
   source(service: ServiceName): string {
     let text = this.sources.get(service);
     if (text === undefined) {
-      const shared = tsFiles(join(this.repoRoot, 'shared', 'src')).filter((f) => !relative(this.repoRoot, f).split(/[\\/]/).includes('testing'));
-      text = [...tsFiles(join(this.repoRoot, 'services', service, 'src')), ...shared].map((f) => readFileSync(f, 'utf8')).join('\n');
+      text = [...tsFiles(join(this.repoRoot, 'services', service, 'src')), ...tsFiles(join(this.repoRoot, 'shared', 'src'))].map((f) => readFileSync(f, 'utf8')).join('\n');
       this.sources.set(service, text);
     }
     return text;
   }
 
-  configSource(service: ServiceName): string {
-    return readFileSync(join(this.repoRoot, 'services', service, 'src', 'config.ts'), 'utf8');
-  }
-
-  /** Whether the service reads the variable: `'NAME'` passed to an env helper, or `env.NAME`. */
+  /** Whether the service reads the variable: it is in the service's schema. */
   readsEnv(service: ServiceName, name: string): boolean {
-    const n = escape(name);
-    return new RegExp(`(['"\`])${n}\\1|\\benv\\.${n}\\b|\\benv\\[\\s*(['"\`])${n}\\2\\s*\\]`).test(this.source(service));
+    return Object.hasOwn(ENV_SCHEMAS[service].properties, name);
   }
 
-  /** The default a config.ts helper call gives the variable (`envInt(env, 'NAME', 8080, …)`), as text. */
+  /** The variable's default in the service's schema, as text; undefined when it has none or it is computed (INFER_WORKERS). */
   envDefault(service: ServiceName, name: string): string | undefined {
-    const match = new RegExp(`\\(\\s*\\w+\\s*,\\s*'${escape(name)}'\\s*,\\s*([^,)]+)`).exec(this.configSource(service));
-    if (!match) return undefined;
-    const raw = match[1]!.trim();
-    if (/^-?[\d_]+(\.\d+)?$/.test(raw)) return raw.replace(/_/g, '');
-    if (/^'[^']*'$/.test(raw)) return raw.slice(1, -1);
-    return undefined;
+    const value = (ENV_SCHEMAS[service].properties[name] as { default?: unknown } | undefined)?.default;
+    return value === undefined ? undefined : String(value);
   }
 
   /** Whether the service registers a GET route with exactly this path. */

@@ -3,7 +3,7 @@
  * pipeline.json (an archive is outside input), so every schema, table and column name must
  * be a plain SQL identifier and is double-quoted; every value is a bound parameter.
  */
-import { CodedError } from '@detector-worker/shared/errors';
+import { coded } from '../error-codes.js';
 
 /** The original worker wrote everything into this schema. */
 export const DEFAULT_SCHEMA = 'gas_station_1';
@@ -23,7 +23,7 @@ export function identifierProblem(name: string, what: string): string | undefine
 
 export function quoteIdentifier(name: string, what = 'name'): string {
   const problem = identifierProblem(name, what);
-  if (problem) throw new CodedError('SQL_IDENTIFIER_INVALID', problem, 422, { [what.replace(/\s+/g, '_')]: name });
+  if (problem) throw coded('SQL_IDENTIFIER_INVALID', problem, { [what.replace(/\s+/g, '_')]: name });
   // The pattern admits no quote, so quoting cannot be escaped; quoting keeps case and
   // allows reserved words like "user".
   return `"${name}"`;
@@ -41,7 +41,7 @@ export interface TableName {
 /** `table` or `schema.table`; the default schema when none is named. */
 export function parseTableName(name: string, defaultSchema = DEFAULT_SCHEMA): TableName {
   const parts = name.split('.');
-  if (parts.length > 2) throw new CodedError('SQL_IDENTIFIER_INVALID', `table ${show(name)} must be "table" or "schema.table"`, 422, { table: name });
+  if (parts.length > 2) throw coded('SQL_IDENTIFIER_INVALID', `table ${show(name)} must be "table" or "schema.table"`, { table: name });
   const [schema, table] = parts.length === 2 ? [parts[0]!, parts[1]!] : [defaultSchema, parts[0]!];
   const sql = `${quoteIdentifier(schema, 'schema')}.${quoteIdentifier(table, 'table')}`;
   return { schema, table, label: `${schema}.${table}`, sql };
@@ -80,7 +80,7 @@ export function buildUpsert(spec: UpsertSpec): Statement {
   const updates: string[] = [];
   for (const [column, value] of spec.fields) {
     const col = quoteIdentifier(column, 'column');
-    if (col === key) throw new CodedError('SQL_IDENTIFIER_INVALID', `column ${show(column)} is the key_field and cannot also be a field`, 422);
+    if (col === key) throw coded('SQL_IDENTIFIER_INVALID', `column ${show(column)} is the key_field and cannot also be a field`);
     columns.push(col);
     if (value === SQL_NOW) placeholders.push('NOW()');
     else {

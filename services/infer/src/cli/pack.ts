@@ -7,9 +7,10 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import JSZip from 'jszip';
-import { CodedError, errorMessage } from '@detector-worker/shared/errors';
+import { errorMessage } from '@detector-worker/shared/errors';
 import { validatePipelineFile } from '@detector-worker/shared/pipeline/validate';
 import type { Problem } from './problems.js';
+import { coded } from '../error-codes.js';
 
 const PIPELINE_JSON = 'pipeline.json';
 
@@ -23,11 +24,11 @@ export async function folderFiles(dir: string, options: FolderOptions = {}): Pro
   const root = resolve(dir);
   const excluded = new Set((options.exclude ?? []).map((p) => resolve(p)));
   const info = await lstat(root).catch((err: unknown) => {
-    throw new CodedError('PACK_FOLDER_UNREADABLE', `cannot read ${dir}: ${errorMessage(err)}`, 400);
+    throw coded('PACK_FOLDER_UNREADABLE', `cannot read ${dir}: ${errorMessage(err)}`);
   });
   // The folder itself may be reached through a link the user typed; only its contents are judged.
   if (!info.isDirectory() && !(info.isSymbolicLink() && (await isDirectory(root)))) {
-    throw new CodedError('PACK_NOT_A_FOLDER', `${dir} is not a folder`, 400);
+    throw coded('PACK_NOT_A_FOLDER', `${dir} is not a folder`);
   }
   const out: string[] = [];
   const walk = async (folder: string): Promise<void> => {
@@ -35,9 +36,9 @@ export async function folderFiles(dir: string, options: FolderOptions = {}): Pro
       const path = join(folder, name);
       const rel = relative(root, path).split(sep).join('/');
       const entry = await lstat(path);
-      if (entry.isSymbolicLink()) throw new CodedError('PACK_SYMLINK', `${rel} is a symbolic link; an archive holds plain files only`, 422, { file: rel });
+      if (entry.isSymbolicLink()) throw coded('PACK_SYMLINK', `${rel} is a symbolic link; an archive holds plain files only`, { file: rel });
       if (entry.isDirectory()) await walk(path);
-      else if (!entry.isFile()) throw new CodedError('PACK_SPECIAL_FILE', `${rel} is not a plain file`, 422, { file: rel });
+      else if (!entry.isFile()) throw coded('PACK_SPECIAL_FILE', `${rel} is not a plain file`, { file: rel });
       else if (!excluded.has(path)) out.push(path);
     }
   };
@@ -101,7 +102,7 @@ export async function packFolder(dir: string, options: FolderOptions & { force?:
   // Walk first: a link or special file refuses the pack whatever pipeline.json says.
   const files = await folderFiles(dir, options);
   if (!files.includes(join(resolve(dir), PIPELINE_JSON))) {
-    throw new CodedError('PIPELINE_JSON_MISSING', `${dir} has no ${PIPELINE_JSON} at its root`, 422);
+    throw coded('PIPELINE_JSON_MISSING', `${dir} has no ${PIPELINE_JSON} at its root`);
   }
   const problems = await pipelineJsonProblems(dir);
   const names = files.map((f) => relative(resolve(dir), f).split(sep).join('/'));

@@ -7,13 +7,14 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CodedError, errorMessage } from '@detector-worker/shared/errors';
+import { errorMessage } from '@detector-worker/shared/errors';
 import type { ArchiveLimits } from '../models/mpta-layout.js';
 import { loadRunnablePipeline } from '../models/load-pipeline.js';
 import type { RunnablePipeline } from '../models/load-pipeline.js';
 import { InferencePool } from '../workers/pool.js';
 import { zipFolder } from './pack.js';
 import { problemsOf, type Problem } from './problems.js';
+import { coded } from '../error-codes.js';
 
 export interface ValidateOptions {
   archive: ArchiveLimits;
@@ -38,7 +39,7 @@ const KEY = 'mpta';
 export async function validateTarget(target: string, options: ValidateOptions): Promise<ValidationReport> {
   const path = resolve(target);
   const info = await stat(path).catch((err: unknown) => {
-    throw new CodedError('MPTA_TARGET_MISSING', `cannot read ${target}: ${errorMessage(err)}`, 400);
+    throw coded('MPTA_TARGET_MISSING', `cannot read ${target}: ${errorMessage(err)}`);
   });
   const work = await mkdtemp(join(tmpdir(), 'mpta-'));
   const pool = new InferencePool({ workers: 1 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CodedError } from '@detector-worker/shared/errors';
+import { coded, INFER_ERRORS } from '../error-codes.js';
 import { clientErrorResponse, FRAMEWORK_ERRORS, toCodedError, type ErrorContext } from './errors.js';
 
 const ctx: ErrorContext = { bodyLimit: 2048, imageTypes: ['image/jpeg', 'image/png'] };
@@ -13,7 +13,7 @@ test('every catalogued framework code maps onto a documented code with a matchin
   for (const [fwCode, mapping] of Object.entries(FRAMEWORK_ERRORS)) {
     const coded = toCodedError(framework(fwCode, 400), ctx);
     assert.ok(DOCUMENTED.has(coded.code), `${fwCode} -> ${coded.code}`);
-    assert.equal(coded.statusCode, mapping.status, fwCode);
+    assert.equal(coded.statusCode, INFER_ERRORS[mapping.code].status, fwCode);
     assert.doesNotMatch(coded.code, /^(FST_|HPE_|ERR_)/, fwCode);
     assert.ok(coded.message.length > 0);
   }
@@ -45,7 +45,7 @@ test('schema validation failures are BAD_REQUEST with the validator message', ()
 });
 
 test('our own errors pass through untouched', () => {
-  const ours = new CodedError('OVERLOADED', 'full', 429, { retryAfterSeconds: 1 });
+  const ours = coded('OVERLOADED', 'full', { retryAfterSeconds: 1 });
   assert.equal(toCodedError(ours, ctx), ours);
 });
 

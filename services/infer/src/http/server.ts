@@ -17,6 +17,7 @@ import { declaredLength, hasBody, lingerOnClose, tokenDigest, tokenMatches } fro
 import { InferMetrics } from './metrics.js';
 import type { RunOptions } from '../pipeline/executor.js';
 import type { RequestContext } from '../pipeline/types.js';
+import { coded } from '../error-codes.js';
 
 const ModelParams = Type.Object({ modelId: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' }) });
 const LoadBody = Type.Object({ modelUrl: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
@@ -52,7 +53,7 @@ function contextFrom(query: Record<string, string | undefined>, headers: Fastify
     if (q) return q;
     const h = headers[CONTEXT_HEADERS[k]];
     const v = Array.isArray(h) ? h[0] : h;
-    if (v && v.length > 4096) throw new CodedError('BAD_REQUEST', `header ${CONTEXT_HEADERS[k]} is too long`, 400);
+    if (v && v.length > 4096) throw coded('BAD_REQUEST', `header ${CONTEXT_HEADERS[k]} is too long`);
     return v || undefined;
   };
   const request: RequestContext = {};
@@ -66,19 +67,19 @@ function contextFrom(query: Record<string, string | undefined>, headers: Fastify
   if (session) request.sessionId = session;
   if (requestId) request.requestId = requestId;
   if (capturedAt) {
-    if (Number.isNaN(Date.parse(capturedAt))) throw new CodedError('BAD_REQUEST', 'capturedAt must be an ISO-8601 time', 400);
+    if (Number.isNaN(Date.parse(capturedAt))) throw coded('BAD_REQUEST', 'capturedAt must be an ISO-8601 time');
     request.capturedAt = capturedAt;
   }
   const run: RunOptions = {};
   const stage = pick('stage');
   if (stage !== undefined) {
-    if (stage !== 'detect' && stage !== 'full') throw new CodedError('BAD_REQUEST', 'stage must be "detect" or "full"', 400);
+    if (stage !== 'detect' && stage !== 'full') throw coded('BAD_REQUEST', 'stage must be "detect" or "full"');
     run.stage = stage;
   }
   const focus = pick('focus');
   if (focus !== undefined) {
     const box = parseFocus(focus);
-    if (!box) throw new CodedError('BAD_REQUEST', 'focus must be x1,y1,x2,y2 with x2 > x1 and y2 > y1', 400);
+    if (!box) throw coded('BAD_REQUEST', 'focus must be x1,y1,x2,y2 with x2 > x1 and y2 > y1');
     run.focus = box;
   }
   const modelUrl = pick('modelUrl');
@@ -138,14 +139,14 @@ export async function buildInferServer(options: InferServerOptions) {
     else request.log.info({ code: coded.code, reason: coded.message, url: request.routeOptions.url }, 'request refused');
     return sendError(reply, coded);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, new CodedError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, 404)));
+  app.setNotFoundHandler((request, reply) => sendError(reply, coded('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
   if (options.token) {
     const expected = tokenDigest(`Bearer ${options.token}`);
     app.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0];
       if (path === '/healthz' || path === '/readyz' || path === '/metrics') return;
-      if (!tokenMatches(request.headers.authorization, expected)) return sendError(reply, new CodedError('UNAUTHORIZED', 'a valid bearer token is required', 401));
+      if (!tokenMatches(request.headers.authorization, expected)) return sendError(reply, coded('UNAUTHORIZED', 'a valid bearer token is required'));
     });
   }
 
@@ -173,7 +174,7 @@ export async function buildInferServer(options: InferServerOptions) {
       onRequest: async (request, reply) => {
         const declared = declaredLength(request.headers);
         const allowance = options.bodyLimit + (request.headers['content-type']?.startsWith('multipart/') ? MULTIPART_OVERHEAD : 0);
-        if (declared !== undefined && declared > allowance) return sendError(reply, new CodedError('BODY_TOO_LARGE', `request body is over ${options.bodyLimit} bytes`, 413));
+        if (declared !== undefined && declared > allowance) return sendError(reply, coded('BODY_TOO_LARGE', `request body is over ${options.bodyLimit} bytes`));
         let admission: Admission;
         try {
           admission = service.admit();
@@ -201,8 +202,8 @@ export async function buildInferServer(options: InferServerOptions) {
         image = parts.image;
         extra = parts.context;
       } else {
-        if (request.body === undefined || request.body === null) throw new CodedError('IMAGE_EMPTY', 'request body is empty: send the image bytes', 400);
-        if (!Buffer.isBuffer(request.body)) throw new CodedError('UNSUPPORTED_MEDIA_TYPE', `send the image as ${IMAGE_TYPES.join(', ')} or multipart/form-data`, 415);
+        if (request.body === undefined || request.body === null) throw coded('IMAGE_EMPTY', 'request body is empty: send the image bytes');
+        if (!Buffer.isBuffer(request.body)) throw coded('UNSUPPORTED_MEDIA_TYPE', `send the image as ${IMAGE_TYPES.join(', ')} or multipart/form-data`);
         image = request.body;
       }
       const { modelUrl, request: ctx, run } = contextFrom(request.query, request.headers, extra);
@@ -221,11 +222,11 @@ export async function buildInferServer(options: InferServerOptions) {
   app.get('/v1/models', { schema: { description: 'Loaded, loading and failed pipelines, and load counters.' } }, async () => ({ models: service.registry.list(), stats: service.registry.stats }));
   app.get<{ Params: { modelId: string } }>('/v1/models/:modelId', { schema: { params: ModelParams } }, async (request) => {
     const info = service.registry.info(request.params.modelId);
-    if (!info) throw new CodedError('MODEL_NOT_FOUND', `model ${request.params.modelId} is not loaded`, 404);
+    if (!info) throw coded('MODEL_NOT_FOUND', `model ${request.params.modelId} is not loaded`);
     return info;
   });
   app.delete<{ Params: { modelId: string } }>('/v1/models/:modelId', { schema: { params: ModelParams } }, async (request) => {
-    if (!service.registry.evict(request.params.modelId)) throw new CodedError('MODEL_NOT_FOUND', `model ${request.params.modelId} is not loaded`, 404);
+    if (!service.registry.evict(request.params.modelId)) throw coded('MODEL_NOT_FOUND', `model ${request.params.modelId} is not loaded`);
     return { modelId: request.params.modelId, state: 'evicted' };
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -249,22 +250,22 @@ async function readParts(request: FastifyRequest): Promise<{ image: Buffer; cont
     if (part.type === 'file') {
       if (part.fieldname !== 'image') {
         part.file.resume();
-        throw new CodedError('BAD_REQUEST', `unexpected file part "${part.fieldname}": send the image as "image"`, 400);
+        throw coded('BAD_REQUEST', `unexpected file part "${part.fieldname}": send the image as "image"`);
       }
       image = await part.toBuffer();
     } else if (part.fieldname === 'context') {
       try {
         context = JSON.parse(String(part.value)) as Record<string, unknown>;
       } catch {
-        throw new CodedError('BAD_REQUEST', 'the context part must be JSON', 400);
+        throw coded('BAD_REQUEST', 'the context part must be JSON');
       }
-      if (typeof context !== 'object' || context === null || Array.isArray(context)) throw new CodedError('BAD_REQUEST', 'the context part must be a JSON object', 400);
+      if (typeof context !== 'object' || context === null || Array.isArray(context)) throw coded('BAD_REQUEST', 'the context part must be a JSON object');
       for (const [k, v] of Object.entries(context)) {
-        if (!(k in InferContextJson.properties)) throw new CodedError('BAD_REQUEST', `unknown context field "${k}"`, 400);
-        if (typeof v !== 'string' || v.length > 4096) throw new CodedError('BAD_REQUEST', `context field "${k}" must be a string`, 400);
+        if (!(k in InferContextJson.properties)) throw coded('BAD_REQUEST', `unknown context field "${k}"`);
+        if (typeof v !== 'string' || v.length > 4096) throw coded('BAD_REQUEST', `context field "${k}" must be a string`);
       }
     }
   }
-  if (!image) throw new CodedError('IMAGE_EMPTY', 'multipart request has no "image" file part', 400);
+  if (!image) throw coded('IMAGE_EMPTY', 'multipart request has no "image" file part');
   return { image, context };
 }

@@ -10,6 +10,7 @@ import { computeLetterbox, computeStretch } from '../inference/letterbox.js';
 import type { Box, LetterboxInfo } from '../inference/types.js';
 import type { Placement } from '../inference/letterbox.js';
 import type { ActionImage } from '../pipeline/ports.js';
+import { coded } from '../error-codes.js';
 
 export type ResizeMode = 'letterbox' | 'stretch' | 'center-crop';
 
@@ -38,8 +39,8 @@ const CENTER_CROP_RATIO = 256 / 224;
 function imageError(err: unknown): CodedError {
   if (err instanceof CodedError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (/pixel limit/i.test(message)) return new CodedError('IMAGE_TOO_LARGE', `image exceeds the pixel limit: ${message}`, 413);
-  return new CodedError('IMAGE_INVALID', `image could not be decoded: ${message}`, 422);
+  if (/pixel limit/i.test(message)) return coded('IMAGE_TOO_LARGE', `image exceeds the pixel limit: ${message}`);
+  return coded('IMAGE_INVALID', `image could not be decoded: ${message}`);
 }
 
 export class FrameImage implements ActionImage {
@@ -57,18 +58,18 @@ export class FrameImage implements ActionImage {
 
   /** Reads the header only; pixels are decoded when a node needs them. */
   static async open(encoded: Buffer, maxPixels: number): Promise<FrameImage> {
-    if (!encoded.length) throw new CodedError('IMAGE_EMPTY', 'request body is empty: send the image bytes', 400);
+    if (!encoded.length) throw coded('IMAGE_EMPTY', 'request body is empty: send the image bytes');
     let meta: Metadata;
     try {
       meta = await sharp(encoded, { limitInputPixels: maxPixels }).metadata();
     } catch (err) {
       throw imageError(err);
     }
-    if (!meta.format || !SUPPORTED.has(meta.format)) throw new CodedError('IMAGE_UNSUPPORTED', `image format ${meta.format ?? 'unknown'} is not supported (jpeg, png, webp)`, 415);
+    if (!meta.format || !SUPPORTED.has(meta.format)) throw coded('IMAGE_UNSUPPORTED', `image format ${meta.format ?? 'unknown'} is not supported (jpeg, png, webp)`);
     const width = meta.width ?? 0;
     const height = meta.height ?? 0;
-    if (!width || !height) throw new CodedError('IMAGE_INVALID', 'image has no size', 422);
-    if (width * height > maxPixels) throw new CodedError('IMAGE_TOO_LARGE', `image is ${width}x${height}, over the limit of ${maxPixels} pixels`, 413);
+    if (!width || !height) throw coded('IMAGE_INVALID', 'image has no size');
+    if (width * height > maxPixels) throw coded('IMAGE_TOO_LARGE', `image is ${width}x${height}, over the limit of ${maxPixels} pixels`);
     return new FrameImage(encoded, width, height, meta.format, maxPixels, meta.channels === 3 && meta.space === 'srgb' && !meta.hasAlpha);
   }
 
@@ -104,7 +105,7 @@ export class FrameImage implements ActionImage {
     const pipeline = sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } });
     if (!box) return { pipeline, width: full.width, height: full.height };
     const r = clampBox(box, full.width, full.height);
-    if (!r) throw new CodedError('CROP_EMPTY', `crop box ${JSON.stringify(box)} has no area inside ${full.width}x${full.height}`, 422);
+    if (!r) throw coded('CROP_EMPTY', `crop box ${JSON.stringify(box)} has no area inside ${full.width}x${full.height}`);
     return { pipeline: pipeline.extract(r), width: r.width, height: r.height };
   }
 

@@ -6,13 +6,14 @@
  * not JSON, so a small literal reader handles it (and JSON, which is close enough).
  */
 import { CodedError } from '@detector-worker/shared/errors';
+import { coded } from '../error-codes.js';
 
 const MAX_LITERAL_CHARS = 1 << 20;
 const MAX_CLASSES = 100_000;
 const MAX_IMGSZ = 16_384;
 
-function invalid(message: string, code = 'MODEL_METADATA_INVALID'): CodedError {
-  return new CodedError(code, message, 422);
+function invalid(message: string, code: 'MODEL_METADATA_INVALID' | 'LABELS_INVALID' = 'MODEL_METADATA_INVALID'): CodedError {
+  return coded(code, message);
 }
 
 /** Cursor over a Python/JSON literal holding only ints, strings, dicts and lists. */

@@ -7,14 +7,14 @@
  * `resize(..., { fit: 'contain' })` lands on the same pixels (checked in the tests), so either
  * can produce the tensor while this module's numbers map boxes back.
  */
-import { CodedError } from '@detector-worker/shared/errors';
 import type { Box, LetterboxGeometry, LetterboxInfo } from './types.js';
+import { coded } from '../error-codes.js';
 
 function checkSize(width: number, height: number, what: 'source' | 'destination'): void {
   const ok = Number.isSafeInteger(width) && Number.isSafeInteger(height) && width > 0 && height > 0;
   if (ok) return;
-  if (what === 'source') throw new CodedError('IMAGE_INVALID', `image size ${width}x${height} is not a positive integer size`, 422);
-  throw new CodedError('MODEL_INPUT_UNSUPPORTED', `model input size ${width}x${height} is not a positive integer size`, 422);
+  if (what === 'source') throw coded('IMAGE_INVALID', `image size ${width}x${height} is not a positive integer size`);
+  throw coded('MODEL_INPUT_UNSUPPORTED', `model input size ${width}x${height} is not a positive integer size`);
 }
 
 /** Scale to fit inside dst keeping the aspect ratio, centred, padded (Ultralytics letterbox). */
@@ -109,15 +109,15 @@ export function hwcToChw(
   out?: Float32Array,
 ): Float32Array {
   if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width <= 0 || height <= 0) {
-    throw new CodedError('PREPROCESS_MISMATCH', `tensor size ${width}x${height} is not a positive integer size`, 500);
+    throw coded('PREPROCESS_MISMATCH', `tensor size ${width}x${height} is not a positive integer size`);
   }
   const plane = width * height;
   const count = plane * 3;
   if (rgb.length < count) {
-    throw new CodedError('PREPROCESS_MISMATCH', `pixel buffer holds ${rgb.length} bytes, ${width}x${height} RGB needs ${count}`, 500);
+    throw coded('PREPROCESS_MISMATCH', `pixel buffer holds ${rgb.length} bytes, ${width}x${height} RGB needs ${count}`);
   }
   if (out && out.length < count) {
-    throw new CodedError('PREPROCESS_MISMATCH', `output buffer holds ${out.length} floats, ${count} are needed`, 500);
+    throw coded('PREPROCESS_MISMATCH', `output buffer holds ${out.length} floats, ${count} are needed`);
   }
   const lut = channelTable(opts);
   const dst = out ?? new Float32Array(count);
@@ -142,7 +142,7 @@ function channelTable(opts: ChwOptions): Float32Array {
     const m = mean[k] ?? 0;
     const s = std[k] ?? 1;
     if (!Number.isFinite(m) || !Number.isFinite(s) || s === 0) {
-      throw new CodedError('PREPROCESS_MISMATCH', `mean/std of channel ${k} must be finite and std non-zero`, 500);
+      throw coded('PREPROCESS_MISMATCH', `mean/std of channel ${k} must be finite and std non-zero`);
     }
     for (let v = 0; v < 256; v++) lut[k * 256 + v] = (v / 255 - m) / s;
   }
@@ -166,12 +166,12 @@ export interface Placement {
 export function hwcToChwPlaced(rgb: Uint8Array, width: number, height: number, place: Placement, opts: ChwOptions, out?: Float32Array): Float32Array {
   const { tensorWidth: tw, tensorHeight: th, left, top } = place;
   if (![width, height, tw, th, left, top].every((v) => Number.isSafeInteger(v) && v >= 0) || width < 1 || height < 1 || left + width > tw || top + height > th) {
-    throw new CodedError('PREPROCESS_MISMATCH', `a ${width}x${height} image does not fit at (${left},${top}) in ${tw}x${th}`, 500);
+    throw coded('PREPROCESS_MISMATCH', `a ${width}x${height} image does not fit at (${left},${top}) in ${tw}x${th}`);
   }
-  if (rgb.length < width * height * 3) throw new CodedError('PREPROCESS_MISMATCH', `pixel buffer holds ${rgb.length} bytes, ${width}x${height} RGB needs ${width * height * 3}`, 500);
+  if (rgb.length < width * height * 3) throw coded('PREPROCESS_MISMATCH', `pixel buffer holds ${rgb.length} bytes, ${width}x${height} RGB needs ${width * height * 3}`);
   const plane = tw * th;
   const count = plane * 3;
-  if (out && out.length < count) throw new CodedError('PREPROCESS_MISMATCH', `output buffer holds ${out.length} floats, ${count} are needed`, 500);
+  if (out && out.length < count) throw coded('PREPROCESS_MISMATCH', `output buffer holds ${out.length} floats, ${count} are needed`);
   const lut = channelTable(opts);
   const dst = out ?? new Float32Array(count);
   const pad = Math.max(0, Math.min(255, Math.round(place.padValue)));

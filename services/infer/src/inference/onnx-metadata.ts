@@ -8,6 +8,7 @@
  */
 import { CodedError } from '@detector-worker/shared/errors';
 import type { OnnxMetadata } from './types.js';
+import { coded } from '../error-codes.js';
 
 const FIELD_PRODUCER_NAME = 2;
 const FIELD_GRAPH = 7;
@@ -23,7 +24,7 @@ const WIRE_FIXED32 = 5;
 const utf8 = new TextDecoder('utf-8');
 
 function corrupt(reason: string, offset: number): CodedError {
-  return new CodedError('MODEL_CORRUPT', `model file is not a valid ONNX protobuf: ${reason} at byte ${offset}`, 422, { offset });
+  return coded('MODEL_CORRUPT', `model file is not a valid ONNX protobuf: ${reason} at byte ${offset}`, { offset });
 }
 
 /** Minimal protobuf cursor over one message's bytes [pos, end). */
@@ -122,8 +123,8 @@ function readEntry(buf: Uint8Array, start: number, end: number): [string, string
  * well-formed ModelProto; never anything else.
  */
 export function readOnnxMetadata(model: Uint8Array): OnnxMetadata {
-  if (!(model instanceof Uint8Array)) throw new CodedError('MODEL_CORRUPT', 'model bytes must be a Uint8Array/Buffer', 422);
-  if (model.length === 0) throw new CodedError('MODEL_CORRUPT', 'model file is empty', 422);
+  if (!(model instanceof Uint8Array)) throw coded('MODEL_CORRUPT', 'model bytes must be a Uint8Array/Buffer');
+  if (model.length === 0) throw coded('MODEL_CORRUPT', 'model file is empty');
   // A null-prototype record: a key named "__proto__" in hostile metadata stays plain data.
   const meta: OnnxMetadata = Object.create(null) as OnnxMetadata;
   const c = new Cursor(model, 0, model.length);
@@ -143,6 +144,6 @@ export function readOnnxMetadata(model: Uint8Array): OnnxMetadata {
       c.skip(wire, at);
     }
   }
-  if (!hasGraph) throw new CodedError('MODEL_CORRUPT', 'model file has no graph: it is not an ONNX model', 422);
+  if (!hasGraph) throw coded('MODEL_CORRUPT', 'model file has no graph: it is not an ONNX model');
   return meta;
 }

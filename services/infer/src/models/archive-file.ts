@@ -12,6 +12,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CodedError, errorMessage } from '@detector-worker/shared/errors';
 import { redactUrl } from '@detector-worker/shared/logging';
+import { coded } from '../error-codes.js';
 
 /** Local-file signature of a zip entry, and the end record of an empty zip. */
 const ZIP_SIGNATURES = [Buffer.from('PK\x03\x04', 'latin1'), Buffer.from('PK\x05\x06', 'latin1')];
@@ -117,17 +118,17 @@ function isZipSignature(head: Buffer): boolean {
 }
 
 function notZip(source: URL): CodedError {
-  return new CodedError('ARCHIVE_NOT_ZIP', `${redactUrl(source.href)} did not return a zip archive (.mpta files are zips)`, 422, { url: redactUrl(source.href) });
+  return coded('ARCHIVE_NOT_ZIP', `${redactUrl(source.href)} did not return a zip archive (.mpta files are zips)`, { url: redactUrl(source.href) });
 }
 
 export function tooLarge(bytes: number, maxBytes: number, streaming = false): CodedError {
   const what = streaming ? `more than ${maxBytes} bytes arrived` : `archive is ${bytes} bytes`;
-  return new CodedError('MODEL_TOO_LARGE', `${what}; the limit is ${maxBytes} bytes`, 413, { maxBytes });
+  return coded('MODEL_TOO_LARGE', `${what}; the limit is ${maxBytes} bytes`, { maxBytes });
 }
 
 function storageError(err: unknown): CodedError {
   const code = errCode(err);
-  return new CodedError('MODEL_STORAGE_FAILED', `cannot write the model archive: ${errorMessage(err)}`, code === 'ENOSPC' ? 507 : 500, { reason: code }, { cause: err });
+  return coded('MODEL_STORAGE_FAILED', `cannot write the model archive: ${errorMessage(err)}`, { reason: code }, { cause: err, status: code === 'ENOSPC' ? 507 : 500 });
 }
 
 export function errCode(err: unknown): string | undefined {

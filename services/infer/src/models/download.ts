@@ -15,6 +15,7 @@ import { CodedError, errorMessage } from '@detector-worker/shared/errors';
 import { redactUrl, type Logger } from '@detector-worker/shared/logging';
 import { errCode, saveStream, tooLarge, type SavedArchive } from './archive-file.js';
 import { basicAuth, checkHostAllowed, parseArchiveUrl, withoutCredentials } from './model-url.js';
+import { coded } from '../error-codes.js';
 
 
 export interface DownloadOptions {
@@ -45,7 +46,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export async function downloadArchive(url: string, destFile: string, opts: DownloadOptions): Promise<DownloadResult> {
   const target = parseArchiveUrl(url);
   if (target.protocol === 'file:') {
-    if (!opts.allowFileUrls) throw new CodedError('MODEL_URL_FORBIDDEN', 'file:// model URLs are disabled on this service', 403, { url: redactUrl(url) });
+    if (!opts.allowFileUrls) throw coded('MODEL_URL_FORBIDDEN', 'file:// model URLs are disabled on this service', { url: redactUrl(url) });
   } else {
     checkHostAllowed(target, opts.allowedHosts);
   }
@@ -81,16 +82,16 @@ async function saveFromFile(url: URL, destFile: string, opts: DownloadOptions): 
   try {
     path = fileURLToPath(url);
   } catch (err) {
-    throw new CodedError('MODEL_URL_INVALID', `file URL cannot be used: ${errorMessage(err)}`, 400, { url: redactUrl(url.href) });
+    throw coded('MODEL_URL_INVALID', `file URL cannot be used: ${errorMessage(err)}`, { url: redactUrl(url.href) });
   }
   let size: number;
   try {
     const info = await stat(path);
-    if (!info.isFile()) throw new CodedError('MODEL_DOWNLOAD_FAILED', `${redactUrl(url.href)} is not a regular file`, 502);
+    if (!info.isFile()) throw coded('MODEL_DOWNLOAD_FAILED', `${redactUrl(url.href)} is not a regular file`);
     size = info.size;
   } catch (err) {
     if (err instanceof CodedError) throw err;
-    throw new CodedError('MODEL_DOWNLOAD_FAILED', `cannot read ${redactUrl(url.href)}: ${errorMessage(err)}`, 502, { reason: errCode(err) }, { cause: err });
+    throw coded('MODEL_DOWNLOAD_FAILED', `cannot read ${redactUrl(url.href)}: ${errorMessage(err)}`, { reason: errCode(err) }, { cause: err });
   }
   if (size > opts.maxBytes) throw tooLarge(size, opts.maxBytes);
   return saveStream(() => createReadStream(path), size, destFile, { ...opts, sourceError: (err) => networkError(err, url, opts) }, url);
@@ -120,17 +121,17 @@ async function saveFromHttp(first: URL, destFile: string, opts: DownloadOptions)
       if (REDIRECT_STATUSES.has(res.statusCode)) {
         await res.body.dump().catch(() => undefined);
         const location = headerValue(res.headers.location);
-        if (!location) throw new CodedError('MODEL_DOWNLOAD_FAILED', `${redactUrl(current.href)} answered ${res.statusCode} without a Location`, 502, { upstreamStatus: res.statusCode });
-        if (hop + 1 > MAX_REDIRECTS) throw new CodedError('MODEL_DOWNLOAD_FAILED', `more than ${MAX_REDIRECTS} redirects from ${redactUrl(first.href)}`, 502, { upstreamStatus: res.statusCode });
+        if (!location) throw coded('MODEL_DOWNLOAD_FAILED', `${redactUrl(current.href)} answered ${res.statusCode} without a Location`, { upstreamStatus: res.statusCode });
+        if (hop + 1 > MAX_REDIRECTS) throw coded('MODEL_DOWNLOAD_FAILED', `more than ${MAX_REDIRECTS} redirects from ${redactUrl(first.href)}`, { upstreamStatus: res.statusCode });
         let next: URL;
         try {
           next = new URL(location, current);
         } catch {
-          throw new CodedError('MODEL_DOWNLOAD_FAILED', `${redactUrl(current.href)} redirected to an invalid URL`, 502, { upstreamStatus: res.statusCode });
+          throw coded('MODEL_DOWNLOAD_FAILED', `${redactUrl(current.href)} redirected to an invalid URL`, { upstreamStatus: res.statusCode });
         }
         // A server must never be able to point us at local files or unlisted hosts.
         if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          throw new CodedError('MODEL_URL_FORBIDDEN', `redirect to a ${next.protocol} URL refused`, 403, { url: redactUrl(next.href) });
+          throw coded('MODEL_URL_FORBIDDEN', `redirect to a ${next.protocol} URL refused`, { url: redactUrl(next.href) });
         }
         checkHostAllowed(next, opts.allowedHosts);
         if (next.username || next.password) {
@@ -144,7 +145,7 @@ async function saveFromHttp(first: URL, destFile: string, opts: DownloadOptions)
 
       if (res.statusCode < 200 || res.statusCode > 299) {
         await res.body.dump().catch(() => undefined);
-        throw new CodedError('MODEL_DOWNLOAD_FAILED', `${redactUrl(current.href)} answered HTTP ${res.statusCode}`, 502, { upstreamStatus: res.statusCode, url: redactUrl(current.href) });
+        throw coded('MODEL_DOWNLOAD_FAILED', `${redactUrl(current.href)} answered HTTP ${res.statusCode}`, { upstreamStatus: res.statusCode, url: redactUrl(current.href) });
       }
       const total = parseContentLength(headerValue(res.headers['content-length']));
       if (total !== null && total > opts.maxBytes) {
@@ -176,15 +177,15 @@ function networkError(err: unknown, url: URL, opts: DownloadOptions): CodedError
     const reason = opts.signal.reason as { name?: unknown } | undefined;
     if (reason?.name === 'TimeoutError') {
       const deadline = opts.deadlineMs ? { deadlineMs: opts.deadlineMs } : {};
-      return new CodedError('MODEL_DOWNLOAD_TIMEOUT', `download of ${where} ran past its deadline`, 504, { url: where, ...deadline }, { cause: err });
+      return coded('MODEL_DOWNLOAD_TIMEOUT', `download of ${where} ran past its deadline`, { url: where, ...deadline }, { cause: err });
     }
-    return new CodedError('MODEL_DOWNLOAD_ABORTED', `download of ${where} was cancelled`, 499, { url: where }, { cause: err });
+    return coded('MODEL_DOWNLOAD_ABORTED', `download of ${where} was cancelled`, { url: where }, { cause: err });
   }
   const code = errCode(err);
   if (code && TIMEOUT_CODES.has(code)) {
-    return new CodedError('MODEL_DOWNLOAD_TIMEOUT', `download of ${where} timed out (${code})`, 504, { url: where, reason: code }, { cause: err });
+    return coded('MODEL_DOWNLOAD_TIMEOUT', `download of ${where} timed out (${code})`, { url: where, reason: code }, { cause: err });
   }
-  return new CodedError('MODEL_DOWNLOAD_FAILED', `download of ${where} failed: ${code ?? errorMessage(err)}`, 502, { url: where, ...(code ? { reason: code } : {}) }, { cause: err });
+  return coded('MODEL_DOWNLOAD_FAILED', `download of ${where} failed: ${code ?? errorMessage(err)}`, { url: where, ...(code ? { reason: code } : {}) }, { cause: err });
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -11,6 +11,7 @@ import { preparePipeline } from '../pipeline/prepare.js';
 import { PoolModelLoader, type PoolModel } from '../workers/pool-model.js';
 import type { InferencePool } from '../workers/pool.js';
 import { loadPipelineArchive, type ArchiveLimits, type LoadedArchive } from './mpta-layout.js';
+import { coded } from '../error-codes.js';
 
 export interface LoadPipelineOptions {
   archive: ArchiveLimits;
@@ -38,7 +39,7 @@ export async function loadRunnablePipeline(key: string, zipFile: string, destDir
   const actionProblems = checkPipelineActions(archive.pipeline);
   if (actionProblems.length) {
     const summary = actionProblems.map((p) => `${p.path}: ${p.message}`).join('; ');
-    throw new CodedError('PIPELINE_INVALID', `pipeline.json actions are invalid: ${summary}`, 422, { problems: actionProblems });
+    throw coded('PIPELINE_INVALID', `pipeline.json actions are invalid: ${summary}`, { problems: actionProblems });
   }
   const loader = new PoolModelLoader(key, archive, pool, { intraOpThreads: options.intraOpThreads });
   try {

@@ -4,8 +4,8 @@
  * when it is set. Credentials in a URL become Basic auth for their own origin only and never
  * appear in messages.
  */
-import { CodedError } from '@detector-worker/shared/errors';
 import { redactUrl } from '@detector-worker/shared/logging';
+import { coded } from '../error-codes.js';
 
 /** Parses and vets the scheme; the result never carries credentials into messages. */
 export function parseArchiveUrl(url: string): URL {
@@ -13,10 +13,10 @@ export function parseArchiveUrl(url: string): URL {
   try {
     parsed = new URL(url);
   } catch {
-    throw new CodedError('MODEL_URL_INVALID', `model URL is not a valid URL: ${truncate(redactUrl(String(url)))}`, 400);
+    throw coded('MODEL_URL_INVALID', `model URL is not a valid URL: ${truncate(redactUrl(String(url)))}`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:' && parsed.protocol !== 'file:') {
-    throw new CodedError('MODEL_URL_INVALID', `model URL scheme ${parsed.protocol} is not supported (use http, https or file)`, 400, { url: redactUrl(url) });
+    throw coded('MODEL_URL_INVALID', `model URL scheme ${parsed.protocol} is not supported (use http, https or file)`, { url: redactUrl(url) });
   }
   return parsed;
 }
@@ -67,7 +67,7 @@ function parseHostEntry(raw: string): { host: string; port?: number } | undefine
 
 export function checkHostAllowed(url: URL, allowedHosts: readonly string[] | undefined): void {
   if (!isHostAllowed(url, allowedHosts)) {
-    throw new CodedError('MODEL_URL_FORBIDDEN', `model host ${url.host} is not in the allowed hosts`, 403, { url: redactUrl(url.href) });
+    throw coded('MODEL_URL_FORBIDDEN', `model host ${url.host} is not in the allowed hosts`, { url: redactUrl(url.href) });
   }
 }
 

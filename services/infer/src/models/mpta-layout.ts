@@ -9,6 +9,7 @@ import { CodedError, errorMessage } from '@detector-worker/shared/errors';
 import type { PipelineFile } from '@detector-worker/shared/pipeline/schema';
 import { listNodes, validatePipelineFile, type PipelineProblem } from '@detector-worker/shared/pipeline/validate';
 import { extractInto, makeTempDir, moveIntoPlace, type ArchiveLimits, type ExtractedEntry } from './zip-extract.js';
+import { coded } from '../error-codes.js';
 
 export type { ArchiveLimits } from './zip-extract.js';
 
@@ -80,7 +81,7 @@ export function findPipelineFolder(entries: readonly ExtractedEntry[]): string {
     const parts = e.name.split('/');
     if (parts.length === 2 && parts[1] === PIPELINE_JSON && !IGNORED_TOP_FOLDERS.has(parts[0]!)) return parts[0]!;
   }
-  throw new CodedError('PIPELINE_JSON_MISSING', 'the archive has no pipeline.json at its root or in a top-level folder', 422);
+  throw coded('PIPELINE_JSON_MISSING', 'the archive has no pipeline.json at its root or in a top-level folder');
 }
 
 async function readPipelineJson(root: string, folder: string): Promise<PipelineFile> {
@@ -88,7 +89,7 @@ async function readPipelineJson(root: string, folder: string): Promise<PipelineF
   const where = folder ? `${folder}/${PIPELINE_JSON}` : PIPELINE_JSON;
   const info = await stat(file);
   if (info.size > MAX_PIPELINE_JSON_BYTES) {
-    throw new CodedError('PIPELINE_JSON_INVALID', `${where} is ${info.size} bytes; the limit is ${MAX_PIPELINE_JSON_BYTES}`, 422, { file: where });
+    throw coded('PIPELINE_JSON_INVALID', `${where} is ${info.size} bytes; the limit is ${MAX_PIPELINE_JSON_BYTES}`, { file: where });
   }
   // Editors on Windows like to start UTF-8 files with a BOM, which JSON.parse refuses.
   const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
@@ -96,7 +97,7 @@ async function readPipelineJson(root: string, folder: string): Promise<PipelineF
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new CodedError('PIPELINE_JSON_INVALID', `${where} is not valid JSON: ${errorMessage(err)}`, 422, { file: where, error: errorMessage(err) });
+    throw coded('PIPELINE_JSON_INVALID', `${where} is not valid JSON: ${errorMessage(err)}`, { file: where, error: errorMessage(err) });
   }
   const result = validatePipelineFile(parsed);
   if (!result.ok) throw pipelineInvalid(where, result.problems);
@@ -107,7 +108,7 @@ function pipelineInvalid(where: string, problems: PipelineProblem[]): CodedError
   const first = problems[0];
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
   const summary = first ? `: ${first.path} ${first.message}${more}` : '';
-  return new CodedError('PIPELINE_INVALID', `${where} is invalid${summary}`, 422, { file: where, problems });
+  return coded('PIPELINE_INVALID', `${where} is invalid${summary}`, { file: where, problems });
 }
 
 interface ResolvedNode {
@@ -165,18 +166,16 @@ async function resolveModelFiles(root: string, folder: string, file: PipelineFil
     if (ext === '.pt' || ext === '.pth') {
       const onnxName = `${modelFile.slice(0, -ext.length)}.onnx`;
       const present = (await fileSize(onDisk(onnxName))) !== undefined ? ` (the archive already contains ${onnxName})` : '';
-      throw new CodedError(
+      throw coded(
         'MODEL_FORMAT_UNSUPPORTED',
         `${path}.modelFile "${node.modelFile}" is a PyTorch model; this service runs ONNX models only. ` +
           `Export it with \`yolo export model=${modelFile} format=onnx\` and reference ${onnxName} in pipeline.json${present}.`,
-        422,
         { ...details, hint: `yolo export model=${modelFile} format=onnx` },
       );
     }
-    throw new CodedError(
+    throw coded(
       'MODEL_FORMAT_UNSUPPORTED',
       `${path}.modelFile "${node.modelFile}" is not an ONNX model; only .onnx model files are supported (export other formats to ONNX first).`,
-      422,
       details,
     );
   }
@@ -196,7 +195,7 @@ async function resolveModelFiles(root: string, folder: string, file: PipelineFil
   if (first) {
     const inFolder = folder ? ` in folder ${folder}/` : '';
     const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : '';
-    throw new CodedError('MODEL_FILE_MISSING', `${first.path} "${first.file}" is not in the archive${inFolder}${more}`, 422, { node: first.node, path: first.path, file: first.file, missing });
+    throw coded('MODEL_FILE_MISSING', `${first.path} "${first.file}" is not in the archive${inFolder}${more}`, { node: first.node, path: first.path, file: first.file, missing });
   }
   return resolved;
 }

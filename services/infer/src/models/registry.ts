@@ -14,6 +14,7 @@ import type { ActionRunner } from '../pipeline/ports.js';
 import type { InferencePool } from '../workers/pool.js';
 import { loadRunnablePipeline, type RunnablePipeline } from './load-pipeline.js';
 import { downloadArchive } from './download.js';
+import { coded } from '../error-codes.js';
 
 export type ModelState = 'loading' | 'ready' | 'failed';
 
@@ -83,7 +84,7 @@ const MEMORY_FACTOR = 2;
 
 export function validateModelId(modelId: string): void {
   if (!MODEL_ID.test(modelId) || modelId === '.' || modelId === '..') {
-    throw new CodedError('MODEL_ID_INVALID', 'modelId must be 1-128 characters of letters, digits, "_", "-" or "."', 400);
+    throw coded('MODEL_ID_INVALID', 'modelId must be 1-128 characters of letters, digits, "_", "-" or "."');
   }
 }
 
@@ -142,7 +143,7 @@ export class ModelRegistry {
       if (modelUrl === undefined || Date.now() - (current.failedAt ?? 0) < this.options.failedRetryMs) throw current.error!;
     }
     if (modelUrl === undefined) {
-      throw new CodedError('MODEL_NOT_FOUND', `model ${modelId} is not loaded: pass modelUrl (query or X-Model-Url header) or PUT /v1/models/${modelId}`, 404);
+      throw coded('MODEL_NOT_FOUND', `model ${modelId} is not loaded: pass modelUrl (query or X-Model-Url header) or PUT /v1/models/${modelId}`);
     }
     return this.startLoad(modelId, modelUrl, current);
   }
@@ -163,17 +164,17 @@ export class ModelRegistry {
         return pipeline;
       },
       (err: unknown) => {
-        const coded = err instanceof CodedError ? err : new CodedError('MODEL_LOAD_FAILED', errorMessage(err), 500);
+        const failure = err instanceof CodedError ? err : coded('MODEL_LOAD_FAILED', errorMessage(err));
         record.state = 'failed';
-        record.error = coded;
+        record.error = failure;
         record.failedAt = Date.now();
         record.loading = undefined;
         this.stats.loadFailures++;
-        this.logger.warn({ modelId, modelUrl: redactUrl(modelUrl), code: coded.code, reason: coded.message }, 'model load failed');
+        this.logger.warn({ modelId, modelUrl: redactUrl(modelUrl), code: failure.code, reason: failure.message }, 'model load failed');
         // The previous archive keeps serving after a failed reload.
         if (record.previous && !record.previous.evicted) this.records.set(modelId, record.previous);
         void this.cleanupFiles(record);
-        throw coded;
+        throw failure;
       },
     );
     // Avoid an unhandled rejection when nobody awaits (the callers get it from acquire).

@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import JSZip from 'jszip';
 import { CodedError, errorMessage } from '@detector-worker/shared/errors';
+import { coded } from '../error-codes.js';
 
 export interface ArchiveLimits {
   maxEntries: number;
@@ -58,7 +59,7 @@ export async function extractArchive(zipFile: string, destDir: string, limits: A
  * absolute, carry a drive letter or backslash, contain `..` segments or NUL.
  */
 export function normaliseEntryName(raw: string): string {
-  const unsafe = (why: string) => new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} ${why}`, 422, { entry: raw });
+  const unsafe = (why: string) => coded('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} ${why}`, { entry: raw });
   if (raw.includes('\0')) throw unsafe('contains a NUL character');
   // Backslashes are separators on Windows extractors: `..\\x` must not slip past the `..` check.
   if (raw.includes('\\')) throw unsafe('contains a backslash');
@@ -93,19 +94,19 @@ export async function extractInto(zipFile: string, root: string, limits: Archive
   try {
     data = await readFile(zipFile);
   } catch (err) {
-    throw new CodedError('ARCHIVE_READ_FAILED', `cannot read the archive: ${errorMessage(err)}`, 500, undefined, { cause: err });
+    throw coded('ARCHIVE_READ_FAILED', `cannot read the archive: ${errorMessage(err)}`, undefined, { cause: err });
   }
   let zip: JSZip;
   try {
     // No checkCRC32 here: it would inflate every entry in memory before the size checks below.
     zip = await JSZip.loadAsync(data, { createFolders: false });
   } catch (err) {
-    throw new CodedError('ARCHIVE_NOT_ZIP', `the archive is not a readable zip: ${errorMessage(err)}`, 422, undefined, { cause: err });
+    throw coded('ARCHIVE_NOT_ZIP', `the archive is not a readable zip: ${errorMessage(err)}`, undefined, { cause: err });
   }
 
   const zipEntries = Object.values(zip.files);
   if (zipEntries.length > limits.maxEntries) {
-    throw new CodedError('ARCHIVE_TOO_MANY_ENTRIES', `the archive has ${zipEntries.length} entries; the limit is ${limits.maxEntries}`, 422, {
+    throw coded('ARCHIVE_TOO_MANY_ENTRIES', `the archive has ${zipEntries.length} entries; the limit is ${limits.maxEntries}`, {
       entries: zipEntries.length,
       maxEntries: limits.maxEntries,
     });
@@ -120,17 +121,17 @@ export async function extractInto(zipFile: string, root: string, limits: Archive
     const raw = zipEntry.unsafeOriginalName ?? zipEntry.name;
     const name = normaliseEntryName(raw);
     if (name !== normaliseEntryName(zipEntry.name)) {
-      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} has an ambiguous name`, 422, { entry: raw });
+      throw coded('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} has an ambiguous name`, { entry: raw });
     }
     const mode = unixMode(zipEntry.unixPermissions);
     if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) {
-      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} is a symbolic link`, 422, { entry: raw });
+      throw coded('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} is a symbolic link`, { entry: raw });
     }
     if (name === '') continue; // the archive root itself ("./")
     const kind = zipEntry.dir ? 'dir' : 'file';
     const prior = kinds.get(name);
     if (prior && !(prior === 'dir' && kind === 'dir')) {
-      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} appears more than once`, 422, { entry: raw });
+      throw coded('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(raw)} appears more than once`, { entry: raw });
     }
     kinds.set(name, kind);
     const size = kind === 'file' ? declaredSize(zipEntry) : 0;
@@ -147,7 +148,7 @@ export async function extractInto(zipFile: string, root: string, limits: Archive
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join('/');
       if (kinds.get(parent) === 'file') {
-        throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(name)} lies below the file ${JSON.stringify(parent)}`, 422, { entry: name });
+        throw coded('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(name)} lies below the file ${JSON.stringify(parent)}`, { entry: name });
       }
     }
   }
@@ -158,7 +159,7 @@ export async function extractInto(zipFile: string, root: string, limits: Archive
     const target = resolve(root, ...entry.name.split('/'));
     // Belt and braces: the name checks above already rule this out.
     if (!target.startsWith(root + sep)) {
-      throw new CodedError('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(entry.name)} escapes the target folder`, 422, { entry: entry.name });
+      throw coded('ARCHIVE_UNSAFE_ENTRY', `archive entry ${JSON.stringify(entry.name)} escapes the target folder`, { entry: entry.name });
     }
     if (entry.dir) {
       await mkdir(target, { recursive: true }).catch((err: unknown) => {
@@ -228,7 +229,7 @@ async function inflateEntry(entry: PlannedEntry, target: string, state: { total:
     });
     // Inflate failures and jszip's own size-mismatch check (headers that lie) land here.
     source.on('error', (err) => {
-      fail(new CodedError('ARCHIVE_CORRUPT', `archive entry ${JSON.stringify(entry.name)} cannot be unpacked: ${errorMessage(err)}`, 422, { entry: entry.name }, { cause: err }));
+      fail(coded('ARCHIVE_CORRUPT', `archive entry ${JSON.stringify(entry.name)} cannot be unpacked: ${errorMessage(err)}`, { entry: entry.name }, { cause: err }));
     });
     source.on('end', () => {
       if (!failed) sink.end();
@@ -250,17 +251,17 @@ function closed(stream: WriteStream): Promise<void> {
 
 function entryTooLarge(name: string, bytes: number, max: number, inflated = false): CodedError {
   const what = inflated ? `inflates to more than ${max} bytes` : `declares ${bytes} bytes`;
-  return new CodedError('ARCHIVE_TOO_LARGE', `archive entry ${JSON.stringify(name)} ${what}; the limit per entry is ${max}`, 422, { entry: name, maxEntryBytes: max });
+  return coded('ARCHIVE_TOO_LARGE', `archive entry ${JSON.stringify(name)} ${what}; the limit per entry is ${max}`, { entry: name, maxEntryBytes: max });
 }
 
 function archiveTooLarge(bytes: number, max: number, inflated: boolean): CodedError {
   const what = inflated ? `inflates to more than ${max} bytes` : `declares ${bytes} uncompressed bytes`;
-  return new CodedError('ARCHIVE_TOO_LARGE', `the archive ${what}; the limit is ${max}`, 422, { maxUncompressedBytes: max });
+  return coded('ARCHIVE_TOO_LARGE', `the archive ${what}; the limit is ${max}`, { maxUncompressedBytes: max });
 }
 
 function storageError(err: unknown): CodedError {
   const code = (err as { code?: unknown }).code;
-  return new CodedError('ARCHIVE_STORAGE_FAILED', `cannot write the unpacked archive: ${errorMessage(err)}`, code === 'ENOSPC' ? 507 : 500, undefined, { cause: err });
+  return coded('ARCHIVE_STORAGE_FAILED', `cannot write the unpacked archive: ${errorMessage(err)}`, undefined, { cause: err, status: code === 'ENOSPC' ? 507 : 500 });
 }
 
 export async function makeTempDir(target: string): Promise<string> {

@@ -10,9 +10,10 @@ import { CodedError } from '@detector-worker/shared/errors';
 import type { PipelineFile, PipelineNode } from '@detector-worker/shared/pipeline/schema';
 import type { PreparedNode, PreparedPipeline } from './node.js';
 import type { NodeModelLoader } from './ports.js';
+import { coded } from '../error-codes.js';
 
 function loadError(path: string, message: string): CodedError {
-  return new CodedError('PIPELINE_INVALID', `${path}: ${message}`, 422, { problems: [{ path, message }] });
+  return coded('PIPELINE_INVALID', `${path}: ${message}`, { problems: [{ path, message }] });
 }
 
 /** Case-sensitive match first, then case-insensitive (as the original looked up regions). */

@@ -17,6 +17,7 @@ import type { PreparedNode } from '../pipeline/node.js';
 import type { LoadedModel, NodeModelLoader } from '../pipeline/ports.js';
 import type { InferencePool } from './pool.js';
 import type { Normalisation, SessionSpec } from './tasks.js';
+import { coded } from '../error-codes.js';
 
 /** How this runner runs a node's model. */
 export interface PoolModel {
@@ -39,7 +40,7 @@ const DEFAULT_DETECT_SIZE = 640;
 const DEFAULT_CLASSIFY_SIZE = 224;
 
 function loadError(path: string, message: string): CodedError {
-  return new CodedError('PIPELINE_INVALID', `${path}: ${message}`, 422, { problems: [{ path, message }] });
+  return coded('PIPELINE_INVALID', `${path}: ${message}`, { problems: [{ path, message }] });
 }
 
 async function classNamesFor(node: PipelineNode, meta: OnnxMetadata, labelsPath: string | undefined, path: string): Promise<string[] | undefined> {
@@ -95,7 +96,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
     try {
       reply = await this.pool.load(session, hint);
     } catch (err) {
-      throw new CodedError('MODEL_CORRUPT', `${path}.modelFile: onnxruntime could not load ${node.modelFile}: ${err instanceof Error ? err.message : String(err)}`, 422, {
+      throw coded('MODEL_CORRUPT', `${path}.modelFile: onnxruntime could not load ${node.modelFile}: ${err instanceof Error ? err.message : String(err)}`, {
         problems: [{ path: `${path}.modelFile`, message: 'onnxruntime could not load the model' }],
       });
     }
@@ -103,7 +104,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
     const output = reply.outputs[0];
     if (!input || !output) throw loadError(`${path}.modelFile`, 'model has no input or no output');
     if (input.type !== 'float32' || input.dims.length !== 4 || (typeof input.dims[1] === 'number' && input.dims[1] !== 3)) {
-      throw new CodedError('MODEL_INPUT_UNSUPPORTED', `${path}.modelFile: input ${input.name} is ${input.type}${JSON.stringify(input.dims)}; expected float32 [N,3,H,W]`, 422);
+      throw coded('MODEL_INPUT_UNSUPPORTED', `${path}.modelFile: input ${input.name} is ${input.type}${JSON.stringify(input.dims)}; expected float32 [N,3,H,W]`);
     }
     const height = typeof input.dims[2] === 'number' ? input.dims[2] : hint[0];
     const width = typeof input.dims[3] === 'number' ? input.dims[3] : hint[1];
@@ -117,7 +118,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
         ...(declaredTask ? { task: declaredTask } : {}),
       });
     } catch (err) {
-      if (err instanceof CodedError) throw new CodedError(err.code, `${path}.modelFile (${node.modelFile}): ${err.message}`, err.statusCode, err.details);
+      if (err instanceof CodedError) throw err.withMessage(`${path}.modelFile (${node.modelFile}): ${err.message}`);
       throw err;
     }
     const task = format === 'classify' ? 'classify' : 'detect';

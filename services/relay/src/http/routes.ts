@@ -3,12 +3,18 @@
  * `GET /camera/{camera_id}/image`: camera_id is the full subscription identifier
  * (`display;camera`, `;` raw or URL-encoded); the latest frame of its camera as JPEG.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { CodedError } from '@detector-worker/shared/errors';
 import type { CmsLink } from '../cms/cms-link.js';
 import type { RelayConfig } from '../config.js';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
 import type { RelayMetrics } from './metrics.js';
+import { coded } from '../error-codes.js';
 import { registerDebugPage } from './debug-page.js';
+
+function sendError(reply: FastifyReply, err: CodedError): FastifyReply {
+  return reply.code(err.statusCode).send(err.toJSON());
+}
 
 /** Polled routes: per-request logs would drown everything else. */
 export const QUIET = { logLevel: 'warn' as const };
@@ -28,15 +34,15 @@ export function registerHttpRoutes(app: FastifyInstance, deps: RouteDeps): void 
     const path = request.url.split('?')[0];
     if (path === '/' || path === '/healthz' || path === '/readyz' || path === '/metrics') return;
     const token = (request.query as { token?: string }).token ?? request.headers.authorization?.replace(/^Bearer /, '');
-    if (!deps.authorized(token)) return reply.code(401).send({ code: 'UNAUTHORIZED', message: 'a valid token is required' });
+    if (!deps.authorized(token)) return sendError(reply, coded('UNAUTHORIZED', 'a valid token is required'));
   });
 
   app.get<{ Params: { cameraId: string } }>('/camera/:cameraId/image', QUIET, async (request, reply) => {
     const id = request.params.cameraId;
     const sub = registry.get(id);
-    if (!sub) return reply.code(404).send({ code: 'CAMERA_NOT_FOUND', message: `no subscription ${id}` });
+    if (!sub) return sendError(reply, coded('CAMERA_NOT_FOUND', `no subscription ${id}`));
     const frame = registry.readerOf(sub)?.latest;
-    if (!frame) return reply.code(404).send({ code: 'NO_FRAME', message: `no frame from ${id} yet` });
+    if (!frame) return sendError(reply, coded('NO_FRAME', `no frame from ${id} yet`));
     reply.header('content-type', 'image/jpeg');
     reply.header('cache-control', 'no-store');
     reply.header('x-captured-at', frame.capturedAt.toISOString());

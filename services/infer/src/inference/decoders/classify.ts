@@ -1,6 +1,6 @@
 /** Classifier output `[1, nc]`: top-1 class, with softmax applied when the values are logits. */
-import { CodedError } from '@detector-worker/shared/errors';
 import type { Classification } from '../types.js';
+import { coded } from '../../error-codes.js';
 
 /** Numerically stable softmax (subtracts the max first). Writes into `out` when given. */
 export function softmax(values: ArrayLike<number>, out?: Float32Array): Float32Array {
@@ -35,7 +35,7 @@ export function isProbabilityDistribution(values: ArrayLike<number>): boolean {
  * Softmax). Throws MODEL_OUTPUT_UNSUPPORTED for an empty or all-NaN output.
  */
 export function decodeClassification(data: Float32Array, applySoftmax: boolean | 'auto'): Classification & { probabilities: Float32Array } {
-  if (data.length === 0) throw new CodedError('MODEL_OUTPUT_UNSUPPORTED', 'classification output is empty', 422);
+  if (data.length === 0) throw coded('MODEL_OUTPUT_UNSUPPORTED', 'classification output is empty');
   const use = applySoftmax === 'auto' ? !isProbabilityDistribution(data) : applySoftmax;
   const probabilities = use ? softmax(data) : data;
   let classIndex = -1;
@@ -47,6 +47,6 @@ export function decodeClassification(data: Float32Array, applySoftmax: boolean |
       classIndex = i;
     }
   }
-  if (classIndex < 0) throw new CodedError('MODEL_OUTPUT_UNSUPPORTED', 'classification output holds no numbers (all NaN)', 422);
+  if (classIndex < 0) throw coded('MODEL_OUTPUT_UNSUPPORTED', 'classification output holds no numbers (all NaN)');
   return { classIndex, confidence, probabilities };
 }

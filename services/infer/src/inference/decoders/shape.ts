@@ -1,9 +1,10 @@
 /** Shape helpers every decoder shares: error reporting, dimension checks, box conversion. */
 import { CodedError } from '@detector-worker/shared/errors';
 import type { Box, OutputFormat } from '../types.js';
+import { coded } from '../../error-codes.js';
 
 export function unsupported(message: string, dims: readonly (number | string)[]): CodedError {
-  return new CodedError('MODEL_OUTPUT_UNSUPPORTED', message, 422, { outputShape: dims.map((d) => (typeof d === 'number' ? d : String(d))) });
+  return coded('MODEL_OUTPUT_UNSUPPORTED', message, { outputShape: dims.map((d) => (typeof d === 'number' ? d : String(d))) });
 }
 
 export function shapeText(dims: readonly (number | string)[]): string {
