@@ -31,10 +31,10 @@ test('the CMS simulator subscribes a snapshot camera with an archive and prints 
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   try {
-    for (let i = 0; i < 100 && !(/detection @/.test(out) && /\| online/.test(out)); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && !(/visit 1: a vehicle arrived @/.test(out) && /\| online/.test(out)); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(out, /subscribing display-001;cam-001/);
     assert.match(out, /state: cpu .*\| online/);
-    assert.match(out, /detection @\d{4}-\d\d-\d\dT[^:]+:\d\d:\d\d\.\d{3}Z: \{"class":"car"/);
+    assert.match(out, /visit 1: a vehicle arrived @\d{4}-\d\d-\d\dT[^:]+:\d\d:\d\d\.\d{3}Z: \{"class":"car"/);
     assert.ok(stub.requests.some((r) => r.query.sessionId === '77'), 'the session reached infer');
     assert.equal(stub.requests[0]!.query.modelUrl, `file://${archive}`);
   } finally {

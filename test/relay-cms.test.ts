@@ -25,6 +25,8 @@ let photo: Buffer;
 
 before(async () => {
   stub = await startStubInfer();
+  // Per-frame mode (tracking off in the pipeline): these tests are about every answer's way to the CMS.
+  stub.tracking = { enabled: false };
   photo = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#884422' } }).jpeg().toBuffer();
   snapshots = createServer((req, res) => {
     snapshotHits++;

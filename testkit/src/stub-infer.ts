@@ -18,11 +18,13 @@ export interface StubInfer {
   /** Status to answer instead of 200 (e.g. 429, 503). */
   failWith: number | undefined;
   detection: InferAnswer['detection'];
+  /** The pipeline's `tracking` settings the stub reports; `{ enabled: false }` for one event per frame. */
+  tracking: InferAnswer['tracking'];
   close(): Promise<void>;
 }
 
 export async function startStubInfer(): Promise<StubInfer> {
-  const stub: StubInfer = { url: '', requests: [], delayMs: 0, failWith: undefined, detection: { class: 'car', confidence: 0.9, carBrand: 'Honda' }, close: async () => undefined };
+  const stub: StubInfer = { url: '', requests: [], delayMs: 0, failWith: undefined, detection: { class: 'car', confidence: 0.9, carBrand: 'Honda' }, tracking: undefined, close: async () => undefined };
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const m = /^\/v1\/models\/([^/]+)\/infer$/.exec(url.pathname);
@@ -39,11 +41,14 @@ export async function startStubInfer(): Promise<StubInfer> {
           res.writeHead(stub.failWith, { 'content-type': 'application/json', 'retry-after': '1' }).end(JSON.stringify({ code: 'STUB_FAILURE', message: 'stub failure' }));
           return;
         }
-        const detection = stub.detection;
+        // The detect stage carries boxes only; a full run carries the CMS detection.
+        const detectStage = url.searchParams.get('stage') === 'detect';
+        const detection = detectStage ? null : stub.detection;
         const answer: InferAnswer = {
           modelId: decodeURIComponent(m[1]!),
           detection,
-          result: detection ? { class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], detections: [{ class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], id: null }] } : null,
+          ...(stub.tracking !== undefined ? { tracking: stub.tracking } : {}),
+          result: stub.detection ? { class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], detections: [{ class: 'car', confidence: 0.9, bbox: [10, 10, 50, 50], id: null }] } : null,
           actions: [],
           timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 },
         };

@@ -83,6 +83,8 @@ ws.on('open', () => {
   if (values.session) send({ type: 'setSessionId', payload: { displayIdentifier: values.display, sessionId: /^\d+$/.test(values.session) ? Number(values.session) : values.session } });
 });
 let lastOnline: boolean | undefined;
+/** imageDetection messages so far: vehicle visits when the pipeline tracks. */
+let visits = 0;
 ws.on('message', (data) => {
   const m = JSON.parse(data.toString()) as Record<string, any>;
   if (m.type === 'stateReport') {
@@ -90,9 +92,12 @@ ws.on('message', (data) => {
     const online = c ? Boolean(c.online) : undefined;
     if (!values.quiet || online !== lastOnline) console.log(`${time()} state: cpu ${m.cpuUsage}% mem ${m.memoryUsage}% gpu ${m.gpuUsage ?? '-'} | ${c ? (online ? 'online' : 'offline') : 'not subscribed yet (or refused: see the relay log)'}`);
     lastOnline = online;
-  } else if (m.type === 'imageDetection') console.log(`${time()} detection @${m.timestamp}: ${JSON.stringify(m.data.detection)}`);
-  else if (m.type === 'patchSession') {
-    console.log(`${time()} patchSession ${m.sessionId}: ${JSON.stringify(m.data)}`);
+  } else if (m.type === 'imageDetection') {
+    // With tracking (the default) each imageDetection is one vehicle visit; without, one frame.
+    visits++;
+    console.log(`${time()} visit ${visits}: a vehicle arrived @${m.timestamp}: ${JSON.stringify(m.data.detection)}`);
+  } else if (m.type === 'patchSession') {
+    console.log(`${time()} visit update (patchSession ${m.sessionId}): ${JSON.stringify(m.data)}`);
     send({ type: 'patchSessionResult', payload: { sessionId: m.sessionId, success: true, message: 'simulated' } });
   } else console.log(`${time()} ${JSON.stringify(m)}`);
 });

@@ -58,6 +58,7 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
       logger: logger.child({ component: 'inference' }),
       jpegQuality: config.jpegQuality,
       onLatency: (ms, ok, code) => metrics.observeInfer(ms, ok, code),
+      onVisitEvent: (event, value) => metrics.observeVisit(event, value),
       onResult: (r) => {
         r.subscription.last = { detection: r.answer.detection, result: r.answer.result, at: Date.now() };
         const msg = resultMessage(r);

@@ -17,7 +17,7 @@ class TestReader extends CameraReader {
 test('/debug/state: fps is the camera\'s rate from the first poll, the same for every viewer', async () => {
   const reader = new TestReader({ kind: 'snapshot', url: 'http://cam/x.jpg' }, { reconnectIntervalSec: 1, maxBackoffSec: 1, maxRetries: -1, watchdogMs: 60_000, identicalFrameLimit: 50 }, createLogger('test', { level: 'silent' }), 10);
   reader.start();
-  const sub = { id: 'd;c', payload: { modelId: 1, modelName: 'M' }, crop: undefined, sessionId: null, group: { stats: { lastLatencyMs: null, framesSent: 0, framesDropped: 0, errors: {} } } };
+  const sub = { id: 'd;c', payload: { modelId: 1, modelName: 'M' }, crop: undefined, sessionId: null, group: { stats: { lastLatencyMs: null, framesSent: 0, framesDropped: 0, errors: {}, detectRequests: 0, visitsStarted: 0 }, tracking: { enabled: undefined, lastTracks: [], summary: () => [] } } };
   const registry = { list: () => [sub], readerOf: () => reader } as unknown as SubscriptionRegistry;
   const app = Fastify();
   registerDebugPage(app, registry);

@@ -4,6 +4,7 @@
  * age and infer latency; it refreshes itself from `/debug/state`.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Track } from '../tracking/tracker.js';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
 
 interface Box {
@@ -13,6 +14,18 @@ interface Box {
 }
 
 /** Detections of an infer result tree, moved from crop pixels to frame pixels. */
+/**
+ * Track boxes of a tracking group, in full-frame pixels, labelled with their track id: what
+ * the tracker holds after the latest detect-stage frame (tentative tracks are drawn too).
+ */
+export function trackBoxes(tracks: readonly Track[], offset: { x: number; y: number }): Box[] {
+  return tracks.map((t) => ({
+    class: `#${t.id} ${t.className}${t.state === 'confirmed' ? '' : ` (${t.state})`}`,
+    confidence: t.score,
+    bbox: [t.box[0] + offset.x, t.box[1] + offset.y, t.box[2] + offset.x, t.box[3] + offset.y],
+  }));
+}
+
 export function frameBoxes(result: unknown, offset: { x: number; y: number }): Box[] {
   const r = result as { detections?: Array<{ class: string; confidence: number; bbox: number[] }> } | null;
   if (!r || !Array.isArray(r.detections)) return [];
@@ -49,7 +62,11 @@ export function registerDebugPage(app: FastifyInstance, registry: SubscriptionRe
         sessionId: sub.sessionId,
         crop: sub.crop ? [sub.crop.cropX1, sub.crop.cropY1, sub.crop.cropX2, sub.crop.cropY2] : null,
         detection: sub.last?.detection ?? null,
-        boxes: sub.last ? frameBoxes(sub.last.result, offset) : [],
+        // A tracking group draws its tracks (with ids) from the latest frame; otherwise the last answer's boxes.
+        tracking: sub.group.tracking.enabled !== false,
+        boxes: sub.group.tracking.enabled !== false && sub.group.stats.detectRequests > 0 ? trackBoxes(sub.group.tracking.lastTracks, offset) : sub.last ? frameBoxes(sub.last.result, offset) : [],
+        visits: sub.group.tracking.summary(),
+        visitsStarted: sub.group.stats.visitsStarted,
         lastResultAgeMs: sub.last ? now - sub.last.at : null,
       };
     }),
@@ -105,7 +122,8 @@ async function refresh() {
       c.el.querySelector('.info').innerHTML =
         '<tr><td>fps</td><td>' + s.fps + '</td><td>frame age</td><td>' + (s.frameAgeMs ?? '—') + ' ms</td><td>infer latency</td><td>' + (s.inferLatencyMs ?? '—') + ' ms</td></tr>' +
         '<tr><td>sent</td><td>' + s.framesSent + '</td><td>dropped</td><td>' + s.framesDropped + '</td><td>session</td><td>' + esc(s.sessionId ?? '—') + '</td></tr>' +
-        '<tr><td colspan="6">detection: <code>' + esc(JSON.stringify(s.detection)) + '</code>' + (s.lastError ? '<br>last error: ' + esc(s.lastError) : '') + '</td></tr>';
+        '<tr><td colspan="6">detection: <code>' + esc(JSON.stringify(s.detection)) + '</code>' + (s.lastError ? '<br>last error: ' + esc(s.lastError) : '') + '</td></tr>' +
+        (s.tracking ? '<tr><td colspan="6">visits now: ' + (s.visits.length ? s.visits.map((v) => '<code>#' + esc(v.trackId) + ' ' + esc(v.className) + ' ' + esc(v.ageSec) + ' s, ' + esc(v.runs) + ' run(s)' + (v.detection ? ' ' + esc(JSON.stringify(v.detection)) : '') + '</code>').join('<br>') : 'none') + ' (' + s.visitsStarted + ' since start)</td></tr>' : '');
       c.img.src = 'camera/' + encodeURIComponent(s.id) + '/image?t=' + Date.now();
       draw(c);
     }

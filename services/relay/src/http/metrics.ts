@@ -2,17 +2,33 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CameraHub } from '../cameras/camera-hub.js';
 import type { CmsLink } from '../cms/cms-link.js';
+import type { VisitEvent } from '../infer-link/group-tracking.js';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
 
 export class RelayMetrics {
   readonly registry = new Registry();
   private readonly latency: Histogram<'outcome'>;
   private readonly errors: Counter<'code'>;
+  private readonly visits: Counter<'event'>;
+  private readonly runsPerVisit: Histogram;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     this.latency = new Histogram({ name: 'relay_infer_request_duration_seconds', help: 'Infer request latency seen by the relay', labelNames: ['outcome'], buckets: [0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
     this.errors = new Counter({ name: 'relay_infer_errors_total', help: 'Failed infer requests by code', labelNames: ['code'], registers: [this.registry] });
+    this.visits = new Counter({
+      name: 'relay_visit_events_total',
+      help: 'Vehicle tracking by event: detect (detect-stage requests), started / ended (visits), full_run (full pipeline runs), event (imageDetection sent for a visit), patch (a changed fused attribute)',
+      labelNames: ['event'],
+      registers: [this.registry],
+    });
+    this.runsPerVisit = new Histogram({ name: 'relay_visit_full_runs', help: 'Full pipeline runs per ended visit', buckets: [0, 1, 2, 3, 4, 5, 10], registers: [this.registry] });
+  }
+
+  /** Visit-mode events of a frame group (see FrameGroupDeps.onVisitEvent). */
+  observeVisit(event: VisitEvent, value?: number): void {
+    this.visits.inc({ event: event === 'fullRun' ? 'full_run' : event });
+    if (event === 'ended' && value !== undefined) this.runsPerVisit.observe(value);
   }
 
   observeInfer(ms: number, ok: boolean, code: string): void {

@@ -22,11 +22,16 @@ const frame = (seq: number, jpeg = Buffer.from([0xff, 0xd8, seq, 0xff, 0xd9])): 
 /** A member as the group sees one; the session is mutable like a subscription's. */
 const member = (id: string, sessionId: string | number | null = null): { -readonly [K in keyof GroupMember]: GroupMember[K] } => ({ id, displayId: id.split(';')[0]!, sessionId });
 const settle = () => new Promise((r) => setImmediate(r));
+/** A group whose pipeline is known not to track: one request per frame, the answer fanned out. */
+function perFrame<M extends GroupMember>(group: FrameGroup<M>): FrameGroup<M> {
+  group.tracking.enabled = false;
+  return group;
+}
 
 test('one request in flight; a newer frame replaces the waiting one; nothing queues', async () => {
   const { client, calls } = controlledClient();
   const results: GroupResult[] = [];
-  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) });
+  const group = perFrame(new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) }));
   group.add(member('d;c'));
   group.onFrame(frame(1));
   await settle();
@@ -49,7 +54,7 @@ test('one request in flight; a newer frame replaces the waiting one; nothing que
 test('one request for displays sharing the group; the answer fans out with each display\'s session at send time', async () => {
   const { client, calls } = controlledClient();
   const results: GroupResult[] = [];
-  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) });
+  const group = perFrame(new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) }));
   const a = member('display-a;cam', 11);
   const b = member('display-b;cam', null);
   group.add(a);
@@ -123,4 +128,61 @@ test('Retry-After: seconds or an HTTP date, capped; answers must carry a flat de
   assert.equal(parseRetryAfter('99999999'), MAX_RETRY_AFTER_MS);
   assert.equal(parseRetryAfter('soon'), undefined);
   assert.equal(parseRetryAfter(undefined), undefined);
+});
+
+/** Answers every request at once: detections for the detect stage, a flat detection for full runs. */
+function autoClient(detect: () => unknown, full: (req: InferRequest) => InferAnswer['detection'], tracking: InferAnswer['tracking'] = undefined) {
+  const requests: InferRequest[] = [];
+  const client = {
+    infer: async (_jpeg: Buffer, req: InferRequest): Promise<InferOutcome> => {
+      requests.push(req);
+      const base = ok(null);
+      if (!base.ok) throw new Error('unreachable');
+      const answer: InferAnswer = req.stage === 'detect' ? { ...base.answer, result: detect(), ...(tracking ? { tracking } : {}) } : { ...base.answer, detection: full(req) };
+      return { ok: true, answer, latencyMs: 1 };
+    },
+  } as unknown as InferClient;
+  return { client, requests };
+}
+
+test('tracking off in the pipeline: the first frame is probed, then sent again whole; one event per frame', async () => {
+  const { client, requests } = autoClient(() => null, () => ({ class: 'car', confidence: 0.9 }), { enabled: false });
+  const results: GroupResult[] = [];
+  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) });
+  group.add(member('d;c'));
+  const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+  group.onFrame(frame(1, jpeg));
+  for (let i = 0; i < 50 && results.length < 1; i++) await new Promise((r) => setTimeout(r, 5));
+  group.onFrame(frame(2, jpeg));
+  for (let i = 0; i < 50 && results.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(requests.map((r) => r.stage ?? 'full'), ['detect', 'full', 'full']);
+  assert.deepEqual(results.map((r) => r.frame.seq), [1, 2]);
+  group.close();
+});
+
+test('visits: detect-stage frames, one focused full run keyed by the visit, one event per member', async () => {
+  const box = [60, 50, 220, 170];
+  const { client, requests } = autoClient(
+    () => ({ detections: [{ class: 'car', confidence: 0.9, bbox: box }] }),
+    () => ({ class: 'car', confidence: 0.9, carColor: 'gray', carColorConfidence: 0.8 }),
+  );
+  const results: GroupResult[] = [];
+  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r) });
+  group.add(member('display-a;cam', 5));
+  group.add(member('display-b;cam', null));
+  const jpeg = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+  for (let seq = 1; seq <= 8; seq++) {
+    group.onFrame(frame(seq, jpeg));
+    for (let i = 0; i < 40 && (group.stats.detectRequests < seq || group.tracking.queued > 0); i++) await new Promise((r) => setTimeout(r, 5));
+  }
+  const full = requests.filter((r) => r.stage === 'full');
+  assert.equal(full.length, 1, JSON.stringify(requests.map((r) => r.stage)));
+  assert.match(full[0]!.requestId, /^v-[0-9a-f]{8}-1$/);
+  assert.deepEqual(full[0]!.focus, box);
+  assert.deepEqual(results.map((r) => [r.subscription.id, r.answer.detection?.carColor, r.patch ?? false]), [['display-a;cam', 'gray', false], ['display-b;cam', 'gray', false]]);
+  assert.equal(group.stats.visitsStarted, 1);
+  assert.equal(group.stats.visitEvents, 1);
+  assert.equal(group.tracking.summary()[0]?.eventSent, true);
+  group.close();
+  assert.equal(group.stats.visitsEnded, 1);
 });

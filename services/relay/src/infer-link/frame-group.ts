@@ -3,6 +3,8 @@
  * is cropped and sent to infer once, and the answer is fanned out to every member with its
  * own identifier and session. At most one request is in flight; a newer frame replaces the
  * one waiting (nothing queues), and errors back the group off instead of retrying hot.
+ * With tracking (the default), frames go as detect-stage requests and group-tracking.ts
+ * decides the few full runs and the one event per visit; full runs go before frames.
  */
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
@@ -11,7 +13,8 @@ import type { CropBox } from '@detector-worker/shared/protocol/messages';
 import type { Frame } from '../cameras/frame.js';
 import { backoffDelayMs } from '@detector-worker/shared/backoff';
 import { clampCrop } from './crop.js';
-import type { InferAnswer, InferClient } from './infer-client.js';
+import { GroupTracking, type FullRun, type VisitEvent } from './group-tracking.js';
+import type { InferAnswer, InferClient, InferRequest } from './infer-client.js';
 
 export interface GroupStats {
   framesSeen: number;
@@ -23,6 +26,12 @@ export interface GroupStats {
   /** Capture -> POST start of the last frame sent. */
   lastFrameAgeMs: number | null;
   lastResultAt: number | null;
+  /** Detect-stage requests, full runs, visits and their events (tracking mode). */
+  detectRequests: number;
+  fullRuns: number;
+  visitsStarted: number;
+  visitsEnded: number;
+  visitEvents: number;
 }
 
 /** What a group needs of each subscription sharing it; the subscription itself comes back in results. */
@@ -43,6 +52,8 @@ export interface GroupResult<M extends GroupMember = GroupMember> {
   answer: InferAnswer;
   /** The member's session when the frame was sent. */
   sessionAtSend: string | number | null;
+  /** A later run of a visit changed these attributes: a patch of the member's session. */
+  patch?: boolean;
 }
 
 export interface FrameGroupDeps<M extends GroupMember = GroupMember> {
@@ -51,11 +62,14 @@ export interface FrameGroupDeps<M extends GroupMember = GroupMember> {
   jpegQuality: number;
   onResult: (r: GroupResult<M>) => void;
   onLatency?: (ms: number, ok: boolean, code: string) => void;
+  /** Visits and requests of tracking groups (metrics). */
+  onVisitEvent?: (event: VisitEvent, value?: number) => void;
 }
 
 export class FrameGroup<M extends GroupMember = GroupMember> {
   private readonly members = new Map<string, M>();
-  readonly stats: GroupStats = { framesSeen: 0, framesSent: 0, framesDropped: 0, errors: {}, lastLatencyMs: null, lastFrameAgeMs: null, lastResultAt: null };
+  readonly stats: GroupStats = { framesSeen: 0, framesSent: 0, framesDropped: 0, errors: {}, lastLatencyMs: null, lastFrameAgeMs: null, lastResultAt: null, detectRequests: 0, fullRuns: 0, visitsStarted: 0, visitsEnded: 0, visitEvents: 0 };
+  readonly tracking: GroupTracking;
   private pending: Frame | undefined;
   private inFlight = false;
   private failures = 0;
@@ -69,7 +83,16 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     readonly modelUrl: string,
     readonly crop: CropBox | undefined,
     private readonly deps: FrameGroupDeps<M>,
-  ) {}
+  ) {
+    this.tracking = new GroupTracking(key, deps.logger, (event, value) => {
+      if (event === 'detect') this.stats.detectRequests++;
+      else if (event === 'fullRun') this.stats.fullRuns++;
+      else if (event === 'started') this.stats.visitsStarted++;
+      else if (event === 'ended') this.stats.visitsEnded++;
+      else if (event === 'event') this.stats.visitEvents++;
+      deps.onVisitEvent?.(event, value);
+    });
+  }
 
   /** Members join and leave through FrameGroups, which owns the groups. */
   add(member: M): void {
@@ -97,10 +120,11 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     this.closed = true;
     this.pending = undefined;
     clearTimeout(this.retryTimer);
+    this.tracking.close([...this.members.keys()]);
   }
 
   private async pump(): Promise<void> {
-    if (this.inFlight || !this.pending || this.closed || this.members.size === 0) return;
+    if (this.inFlight || (!this.pending && this.tracking.queued === 0) || this.closed || this.members.size === 0) return;
     const wait = this.backoffUntil - Date.now();
     if (wait > 0) {
       clearTimeout(this.retryTimer);
@@ -108,11 +132,15 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
       this.retryTimer.unref();
       return;
     }
-    const frame = this.pending;
-    this.pending = undefined;
     this.inFlight = true;
     try {
-      await this.send(frame);
+      const run = this.tracking.nextRun();
+      if (run) await this.sendFullRun(run);
+      else {
+        const frame = this.pending!;
+        this.pending = undefined;
+        await this.send(frame);
+      }
     } catch (err) {
       this.deps.logger.warn({ group: this.key, err }, 'frame could not be sent');
     } finally {
@@ -135,16 +163,53 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
     this.stats.framesSent++;
     this.stats.lastFrameAgeMs = Date.now() - frame.capturedAt.getTime();
-    // The request carries the first member's context (templates of pipeline actions);
-    // every member gets the answer under its own identifier and session below.
+    // Until the pipeline says it does not track, frames go as the cheap detect stage.
+    const tracking = this.tracking.enabled !== false;
+    const answer = await this.request(jpeg, frame, first, { requestId: randomUUID(), ...(tracking ? { stage: 'detect' as const } : {}) });
+    if (!answer) return;
+    if (tracking) {
+      await this.tracking.onDetect({ frame, jpeg }, answer, members.map((m) => m.id));
+      // The first answer said the pipeline does not track: this frame goes again, whole.
+      if (this.tracking.enabled === false && !this.pending) this.pending = frame;
+      return;
+    }
+    this.fanOut(members, frame, answer, sessions);
+  }
+
+  /** One full pipeline run of a visit, on its best frame, focused on its box. */
+  private async sendFullRun(run: FullRun): Promise<void> {
+    const members = [...this.members.values()];
+    const first = members[0];
+    if (!first) return;
+    const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
+    const answer = await this.request(run.at.jpeg, run.at.frame, first, { requestId: run.visitId, stage: 'full', focus: run.box });
+    if (!answer) {
+      this.tracking.retry(run);
+      return;
+    }
+    const outcome = this.tracking.onFullRun(run, answer);
+    if (outcome.kind === 'event') this.fanOut(members, run.at.frame, { ...answer, detection: outcome.detection }, sessions);
+    else if (outcome.kind === 'patch') {
+      // Only a display with a session has something to patch.
+      const withSession = members.filter((m) => this.members.has(m.id) && m.sessionId !== null);
+      for (const m of withSession) this.deps.onResult({ subscription: m, frame: run.at.frame, answer: { ...answer, detection: outcome.changed }, sessionAtSend: m.sessionId, patch: true });
+    }
+  }
+
+  /**
+   * POSTs one image with the first member's context (templates of pipeline actions); every
+   * member gets the answer under its own identifier and session. Undefined after a failure,
+   * which backs the group off.
+   */
+  private async request(jpeg: Buffer, frame: Frame, first: M, extra: Pick<InferRequest, 'requestId' | 'stage' | 'focus'>): Promise<InferAnswer | undefined> {
     const outcome = await this.deps.client.infer(jpeg, {
       modelId: this.modelId,
       modelUrl: this.modelUrl,
       subscriptionIdentifier: first.id,
       displayId: first.displayId,
       sessionId: first.sessionId === null ? null : String(first.sessionId),
-      requestId: randomUUID(),
       capturedAt: frame.capturedAt.toISOString(),
+      ...extra,
     });
     this.deps.onLatency?.(outcome.latencyMs, outcome.ok, outcome.ok ? 'ok' : outcome.code);
     this.stats.lastLatencyMs = outcome.latencyMs;
@@ -154,13 +219,17 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
       const delay = outcome.retryAfterMs ?? backoffDelayMs(this.failures, INFER_BACKOFF_BASE_MS, INFER_BACKOFF_MAX_MS);
       this.backoffUntil = Date.now() + delay;
       this.deps.logger.warn({ group: this.key, status: outcome.status, code: outcome.code, reason: outcome.message, backoffMs: delay }, 'infer request failed; backing off');
-      return;
+      return undefined;
     }
     this.failures = 0;
     this.stats.lastResultAt = Date.now();
+    return outcome.answer;
+  }
+
+  private fanOut(members: readonly M[], frame: Frame, answer: InferAnswer, sessions: ReadonlyMap<string, string | number | null>): void {
     for (const m of members) {
       if (!this.members.has(m.id)) continue;
-      this.deps.onResult({ subscription: m, frame, answer: outcome.answer, sessionAtSend: sessions.get(m.id) ?? null });
+      this.deps.onResult({ subscription: m, frame, answer, sessionAtSend: sessions.get(m.id) ?? null });
     }
   }
 

@@ -4,7 +4,7 @@
  * caller can back off on refusals, timeouts, 5xx and 429 (honouring Retry-After).
  */
 import { Agent, request } from 'undici';
-import { checkInferAnswer, contextQuery, inferPath, type InferAnswer } from '@detector-worker/shared/contract/infer-api';
+import { checkInferAnswer, contextQuery, formatFocus, inferPath, type InferAnswer, type InferStage } from '@detector-worker/shared/contract/infer-api';
 import { readBodyCapped } from '../net/capped-body.js';
 
 export type { InferAnswer } from '@detector-worker/shared/contract/infer-api';
@@ -20,6 +20,10 @@ export interface InferRequest {
   sessionId: string | null;
   requestId: string;
   capturedAt: string;
+  /** `detect`: the root detector only (tracked cameras, per frame); default: the whole pipeline. */
+  stage?: InferStage;
+  /** The tracked vehicle a full run is for, in the pixels of the image sent. */
+  focus?: readonly [number, number, number, number];
 }
 
 export type InferOutcome = { ok: true; answer: InferAnswer; latencyMs: number } | { ok: false; code: string; status: number; message: string; retryAfterMs?: number; latencyMs: number };
@@ -60,6 +64,8 @@ export class InferClient {
       requestId: r.requestId,
       capturedAt: r.capturedAt,
       ...(r.sessionId !== null ? { sessionId: r.sessionId } : {}),
+      ...(r.stage ? { stage: r.stage } : {}),
+      ...(r.focus ? { focus: formatFocus(r.focus) } : {}),
     });
     const url = `${this.baseUrl.replace(/\/$/, '')}${inferPath(r.modelId)}?${params}`;
     const started = performance.now();

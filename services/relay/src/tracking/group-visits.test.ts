@@ -43,7 +43,18 @@ test('a run that finds nothing sends nothing; answers after the visit ended are 
   const gone = settle(g, [0, 0, 1, 1], 0).concat(Array.from({ length: 8 }, (_, i) => g.onDetections([], 0, W, H, 6 + i)));
   const ended = gone.flatMap((o) => o.ended);
   assert.equal(ended.length, 1);
-  assert.equal(g.onFullRun(due.visitId, { class: 'car', confidence: 1 }).kind, 'none');
+  assert.equal(g.onFullRun(due.visitId, { class: 'car', confidence: 1 }).kind, 'none', 'its run was answered before it ended');
+});
+
+test('a visit that ends while its first run is out still gets its one event from that run', () => {
+  const { tracker, visits } = trackingSettings({ lostTimeoutSec: 2 }, W, H);
+  const g = new GroupVisits<number>(tracker, visits);
+  const due = settle(g, [200, 100, 400, 250], 5).flatMap((o) => o.due)[0]!;
+  const ended = Array.from({ length: 8 }, (_, i) => g.onDetections([], 0, W, H, 6 + i)).flatMap((o) => o.ended);
+  assert.equal(ended.length, 1);
+  const r = g.onFullRun(due.visitId, { class: 'car', confidence: 0.9 });
+  assert.equal(r.kind, 'event');
+  assert.equal(g.onFullRun(due.visitId, { class: 'car', confidence: 0.9 }).kind, 'none');
 });
 
 test('settings: pipeline values over defaults, normalised zones scaled, enabled false honoured', () => {

@@ -79,6 +79,8 @@ export class GroupVisits<F> {
   private readonly book: VisitBook<F>;
   private readonly records = new Map<number, VisitRecord<F>>();
   private readonly byId = new Map<string, VisitRecord<F>>();
+  /** Ended visits whose first run is still out: its answer is still their one event. */
+  private readonly ending = new Map<string, VisitRecord<F>>();
   private readonly prefix = randomBytes(4).toString('hex');
 
   constructor(trackerConfig: TrackerConfig, visitConfig: VisitConfig) {
@@ -105,6 +107,7 @@ export class GroupVisits<F> {
       if (!record) continue;
       this.records.delete(visit.trackId);
       this.byId.delete(record.id);
+      this.keepUntilAnswered(record);
       out.ended.push({ record, reason, durationSec: visit.lastSeen - visit.startedAt });
     }
     for (const due of update.due) {
@@ -119,8 +122,9 @@ export class GroupVisits<F> {
 
   /** A full run of a visit answered; what the CMS should get. */
   onFullRun(visitId: string, detection: FlatDetection | null): RunOutcome {
-    const record = this.byId.get(visitId);
+    const record = this.byId.get(visitId) ?? this.ending.get(visitId);
     if (!record) return { kind: 'none', why: 'the visit already ended' };
+    if (this.ending.has(visitId) && (detection || record.runsAnswered + 1 >= record.visit.runs)) this.ending.delete(visitId);
     record.runsAnswered++;
     if (!detection) return { kind: 'none', why: 'the full run found no vehicle at the focus box' };
     const before = fused(record.votes);
@@ -147,6 +151,14 @@ export class GroupVisits<F> {
     return { kind: 'patch', changed: patch };
   }
 
+  /** A visit that ended before its event went out keeps its record while a run may answer. */
+  private keepUntilAnswered(record: VisitRecord<F>): void {
+    if (record.eventSent || record.runsAnswered >= record.visit.runs) return;
+    this.ending.set(record.id, record);
+    // Bounded: answers that never come must not pile records up.
+    if (this.ending.size > 32) this.ending.delete(this.ending.keys().next().value!);
+  }
+
   /** Ends every visit (the group closes). */
   endAll(): DetectionsOutcome<F>['ended'] {
     const out: DetectionsOutcome<F>['ended'] = [];
@@ -157,6 +169,7 @@ export class GroupVisits<F> {
     }
     this.records.clear();
     this.byId.clear();
+    this.ending.clear();
     return out;
   }
 }

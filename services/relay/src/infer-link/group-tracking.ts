@@ -1,0 +1,167 @@
+/**
+ * What a frame group does with infer's answers when its pipeline tracks vehicles. The group
+ * sends every frame as a cheap detect-stage request; this turns the detections into tracks
+ * and visits (tracking/), queues each visit's full runs (on its best frame so far, focused on
+ * its box, keyed by its visit id) and turns their answers into at most one event per visit,
+ * then patches of changed attributes. The first answer says whether the pipeline tracks at
+ * all (`tracking.enabled: false` gives back one event per frame with a detection).
+ */
+import sharp from 'sharp';
+import type { Logger } from '@detector-worker/shared/logging';
+import type { FlatDetection } from '@detector-worker/shared/protocol/messages';
+import type { Frame } from '../cameras/frame.js';
+import type { Box } from '../tracking/geometry.js';
+import { GroupVisits, trackingSettings, type RunOutcome } from '../tracking/group-visits.js';
+import type { Track, TrackInput } from '../tracking/tracker.js';
+import type { InferAnswer } from './infer-client.js';
+
+/** The frame a visit may be run on: the camera frame and the JPEG infer saw (the crop). */
+export interface VisitFrame {
+  frame: Frame;
+  jpeg: Buffer;
+}
+
+export interface FullRun {
+  visitId: string;
+  at: VisitFrame;
+  box: Box;
+  attempts: number;
+}
+
+export type VisitEvent = 'started' | 'ended' | 'detect' | 'fullRun' | 'event' | 'patch';
+
+export interface VisitSummary {
+  id: string;
+  trackId: number;
+  className: string;
+  ageSec: number;
+  runs: number;
+  eventSent: boolean;
+  detection: FlatDetection | null;
+}
+
+/** Runs queued per group at most: a visit has one queued run, and few cars stand at a pump. */
+const MAX_QUEUED_RUNS = 8;
+/** A failed full run is tried again this many times (same visit id: idempotent in infer). */
+export const MAX_RUN_ATTEMPTS = 3;
+
+/** Detections of a detect-stage result, from a hostile-until-checked answer. */
+export function detectionsOf(result: unknown): TrackInput[] {
+  const r = result as { detections?: unknown } | null;
+  if (!r || typeof r !== 'object' || !Array.isArray(r.detections)) return [];
+  const out: TrackInput[] = [];
+  for (const d of r.detections as Array<{ class?: unknown; confidence?: unknown; bbox?: unknown }>) {
+    const b = d?.bbox;
+    if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v))) continue;
+    if (typeof d.confidence !== 'number' || !Number.isFinite(d.confidence)) continue;
+    out.push({ box: [b[0], b[1], b[2], b[3]] as Box, score: d.confidence, className: typeof d.class === 'string' ? d.class : 'object' });
+  }
+  return out;
+}
+
+export class GroupTracking {
+  /** Unknown until the first answer; then whether the pipeline tracks. */
+  enabled: boolean | undefined;
+  private visits: GroupVisits<VisitFrame> | undefined;
+  private readonly queue: FullRun[] = [];
+  lastTracks: readonly Track[] = [];
+  lastDetectResult: unknown = null;
+
+  constructor(
+    private readonly groupKey: string,
+    private readonly logger: Logger,
+    private readonly onEvent: (event: VisitEvent, value?: number) => void,
+  ) {}
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** The next full run to send, if any (full runs go before detect frames). */
+  nextRun(): FullRun | undefined {
+    return this.queue.shift();
+  }
+
+  /** A full run infer could not answer: tried again at the head of the queue, a few times. */
+  retry(run: FullRun): void {
+    if (run.attempts >= MAX_RUN_ATTEMPTS) {
+      this.logger.warn({ group: this.groupKey, visit: run.visitId, attempts: run.attempts }, 'full run of a visit failed; giving up on this frame');
+      return;
+    }
+    this.queue.unshift({ ...run, attempts: run.attempts + 1 });
+  }
+
+  /** A detect-stage answer for `at`. */
+  async onDetect(at: VisitFrame, answer: InferAnswer, members: readonly string[]): Promise<void> {
+    this.onEvent('detect');
+    let w = 0;
+    let h = 0;
+    try {
+      ({ width: w = 0, height: h = 0 } = await sharp(at.jpeg).metadata());
+    } catch {
+      // Infer read this image, so this is unlikely; without its size the frame cannot be tracked.
+    }
+    if (!this.visits) {
+      const settings = trackingSettings(answer.tracking ?? undefined, w, h);
+      this.enabled = settings.enabled;
+      if (!settings.enabled) {
+        this.logger.info({ group: this.groupKey }, 'pipeline has tracking disabled: one event per frame with a detection');
+        return;
+      }
+      this.visits = new GroupVisits<VisitFrame>(settings.tracker, settings.visits);
+      this.logger.info({ group: this.groupKey, tracker: settings.tracker, visits: { ...settings.visits, zone: settings.visits.zone ?? 'whole frame' } }, 'tracking vehicles: one event per visit');
+    }
+    this.lastDetectResult = answer.result;
+    const time = at.frame.capturedAt.getTime() / 1000;
+    const outcome = this.visits.onDetections(detectionsOf(answer.result), at, w, h, time);
+    this.lastTracks = this.visits.tracker.active;
+    for (const record of outcome.started) {
+      this.onEvent('started');
+      this.logger.info({ group: this.groupKey, displays: members, visit: record.id, trackId: record.visit.trackId, class: record.visit.className }, 'visit started');
+    }
+    for (const { record, reason, durationSec } of outcome.ended) {
+      this.onEvent('ended', record.visit.runs);
+      this.logger.info({ group: this.groupKey, displays: members, visit: record.id, trackId: record.visit.trackId, durationSec: Math.round(durationSec * 10) / 10, runs: record.visit.runs, eventSent: record.eventSent, reason }, 'visit ended');
+    }
+    for (const due of outcome.due) {
+      const prior = this.queue.findIndex((r) => r.visitId === due.visitId);
+      const run: FullRun = { visitId: due.visitId, at: due.frame, box: due.box, attempts: 1 };
+      if (prior >= 0) this.queue[prior] = run;
+      else if (this.queue.length < MAX_QUEUED_RUNS) this.queue.push(run);
+      else this.logger.warn({ group: this.groupKey, visit: due.visitId }, 'too many full runs queued; this one is skipped');
+    }
+  }
+
+  /** A full run's answer: what the members should hear. */
+  onFullRun(run: FullRun, answer: InferAnswer): RunOutcome {
+    this.onEvent('fullRun');
+    if (!this.visits) return { kind: 'none', why: 'not tracking' };
+    const outcome = this.visits.onFullRun(run.visitId, answer.detection);
+    if (outcome.kind === 'event') this.onEvent('event');
+    if (outcome.kind === 'patch') this.onEvent('patch');
+    if (outcome.kind === 'none') this.logger.debug({ group: this.groupKey, visit: run.visitId, why: outcome.why }, 'full run sends nothing');
+    return outcome;
+  }
+
+  /** Current visits, for the /debug page. */
+  summary(now = Date.now() / 1000): VisitSummary[] {
+    return (this.visits?.current ?? []).map((r) => ({
+      id: r.id,
+      trackId: r.visit.trackId,
+      className: r.visit.className,
+      ageSec: Math.max(0, Math.round((now - r.visit.startedAt) * 10) / 10),
+      runs: r.visit.runs,
+      eventSent: r.eventSent,
+      detection: r.detection,
+    }));
+  }
+
+  close(members: readonly string[]): void {
+    if (!this.visits) return;
+    for (const { record, reason, durationSec } of this.visits.endAll()) {
+      this.onEvent('ended', record.visit.runs);
+      this.logger.info({ group: this.groupKey, displays: members, visit: record.id, trackId: record.visit.trackId, durationSec: Math.round(durationSec * 10) / 10, runs: record.visit.runs, eventSent: record.eventSent, reason: `${reason} (group closed)` }, 'visit ended');
+    }
+    this.queue.length = 0;
+  }
+}
