@@ -103,7 +103,9 @@ export interface PipelineNode {
   branches?: PipelineNode[];
   actions?: Action[];
   parallelActions?: Action[];
-  task?: 'detect' | 'classify';
+  task?: 'detect' | 'classify' | 'ocr';
+  ocr?: OcrConfig;
+  cropMargin?: number;
   outputFormat?: 'yolov8' | 'yolov5' | 'end2end' | 'classify';
   classNames?: string[];
   labelsFile?: string;
@@ -114,6 +116,26 @@ export interface PipelineNode {
   /** Root node only. */
   tracking?: TrackingConfig;
 }
+
+/**
+ * Extension: a text-reading node (`task: "ocr"`), e.g. a licence-plate reader on a plate
+ * detector's crop. The model's layout (fixed slots or CTC) is read from its shapes; these
+ * keys give what the shapes cannot (the characters) and what a read must look like.
+ */
+export const OcrSchema = Type.Object(
+  {
+    alphabet: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'fixed-slot models: the characters in output order (pad character included)' })),
+    padChar: Type.Optional(Type.String({ minLength: 1, maxLength: 1, description: 'fixed-slot models: the padding character, stripped from reads' })),
+    config: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'archive file: fast-plate-ocr yaml (max_plate_slots, alphabet, pad_char, img_height, img_width, image_color_mode)' })),
+    dictionary: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'archive file: CTC dictionary, one character per line (class 0 is the blank)' })),
+    format: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'regular expression a read must match (e.g. ^[A-Z0-9]{5,8}$), else it is reported as no read' })),
+    minLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'fewest characters of a read' })),
+    rectify: Type.Optional(Type.Boolean({ description: 'warp a quadrilateral plate (detector corners) to a flat rectangle before reading (default true)' })),
+    minConfidence: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'least confidence of the weakest character, else no read (default 0.5)' })),
+  },
+  strict,
+);
+export type OcrConfig = Static<typeof OcrSchema>;
 
 /**
  * Extension, root node only: vehicle tracking in the relay. Every key is optional; the relay
@@ -163,7 +185,9 @@ export const NodeSchema = Type.Recursive(
         actions: Type.Optional(Type.Array(ActionSchema)),
         parallelActions: Type.Optional(Type.Array(ActionSchema)),
         // Extensions for ONNX models.
-        task: Type.Optional(Type.Union([Type.Literal('detect'), Type.Literal('classify')], { description: 'extension: override the task read from the model' })),
+        task: Type.Optional(Type.Union([Type.Literal('detect'), Type.Literal('classify'), Type.Literal('ocr')], { description: 'extension: override the task read from the model; ocr reads text' })),
+        ocr: Type.Optional(OcrSchema),
+        cropMargin: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'extension: widen a crop branch box by this share of its width/height on each side (default 0, OCR nodes 0.05)' })),
         outputFormat: Type.Optional(
           Type.Union([Type.Literal('yolov8'), Type.Literal('yolov5'), Type.Literal('end2end'), Type.Literal('classify')], { description: 'extension: force an output decoder' }),
         ),

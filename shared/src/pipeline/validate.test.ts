@@ -272,3 +272,19 @@ describe('tracking (root extension)', () => {
     hasProblem(problemsOf(mixed), '$.pipeline.tracking.zone', /mixes/);
   });
 });
+
+test('OCR nodes: ocr keys validated, no branches, format must compile, ocr only on OCR nodes', () => {
+  const ocrNode = { modelId: 'plate_ocr', modelFile: 'ocr.onnx', minConfidence: 0.3, triggerClasses: ['plate'], task: 'ocr', ocr: { config: 'ocr.yaml', format: '^[A-Z0-9]{4,8}$', minLength: 4 } };
+  assert.equal(validatePipelineFile({ pipeline: ocrNode }).ok, true);
+  const problems = (file: unknown) => {
+    const r = validatePipelineFile(file);
+    return r.ok ? [] : r.problems.map((p) => `${p.path} ${p.message}`);
+  };
+  assert.match(problems({ pipeline: { ...ocrNode, branches: [{ ...ocrNode, modelId: 'x' }] } }).join(), /\$\.pipeline\.branches .*no branches|cannot have branches/);
+  assert.match(problems({ pipeline: { ...ocrNode, ocr: { format: '([' } } }).join(), /\$\.pipeline\.ocr\.format is not a valid regular expression/);
+  assert.match(problems({ pipeline: { ...ocrNode, ocr: { padChar: '__' } } }).join(), /\$\.pipeline\.ocr\.padChar/);
+  assert.match(problems({ pipeline: { ...ocrNode, ocr: { alphabet: 'AB', padChar: '_' } } }).join(), /padChar must be one of the alphabet/);
+  assert.match(problems({ pipeline: { ...ocrNode, ocr: { dictionary: 'd.txt', config: 'c.yaml' } } }).join(), /dictionary/);
+  assert.match(problems({ pipeline: { ...ocrNode, task: 'classify' } }).join(), /\$\.pipeline\.ocr belongs to a node with task "ocr"/);
+  assert.match(problems({ pipeline: { ...ocrNode, ocr: { bogus: 1 } } }).join(), /\$\.pipeline\.ocr\.bogus is not a known key/);
+});

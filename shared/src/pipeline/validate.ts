@@ -145,6 +145,22 @@ function checkReferences(file: PipelineFile): PipelineProblem[] {
     if (node.expectedClasses && !node.multiClass) {
       // Allowed (ignored by the original), but worth telling the author.
     }
+    if (node.task === 'ocr') {
+      if (node.branches?.length) problems.push({ path: `${path}.branches`, message: 'an OCR node reads text and has no regions, so it cannot have branches' });
+      const ocr = node.ocr ?? {};
+      if (ocr.config && ocr.alphabet) problems.push({ path: `${path}.ocr.alphabet`, message: 'give the alphabet in pipeline.json or in the config file, not both' });
+      if (ocr.dictionary && (ocr.alphabet || ocr.config)) problems.push({ path: `${path}.ocr.dictionary`, message: 'a CTC dictionary excludes a fixed-slot alphabet or config' });
+      if (ocr.padChar && ocr.alphabet && !ocr.alphabet.includes(ocr.padChar)) problems.push({ path: `${path}.ocr.padChar`, message: 'must be one of the alphabet characters' });
+      if (ocr.format !== undefined) {
+        try {
+          new RegExp(ocr.format, 'u');
+        } catch (err) {
+          problems.push({ path: `${path}.ocr.format`, message: `is not a valid regular expression: ${err instanceof Error ? err.message : String(err)}` });
+        }
+      }
+    } else if (node.ocr) {
+      problems.push({ path: `${path}.ocr`, message: 'belongs to a node with task "ocr"' });
+    }
     // The relay tracks what the root detector sees; a branch has no frames of its own.
     if (node.tracking && path !== '$.pipeline') problems.push({ path: `${path}.tracking`, message: 'only the root node tracks vehicles' });
     (node.branches ?? []).forEach((b, i) => walk(b, `${path}.branches[${i}]`));

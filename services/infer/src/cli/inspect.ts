@@ -7,13 +7,14 @@
 import type { PipelineFile } from '@detector-worker/shared/pipeline/schema';
 import type { RunnablePipeline } from '../models/load-pipeline.js';
 import type { PoolNode } from '../workers/pool-model.js';
+import { DEFAULT_OCR_CROP_MARGIN, DEFAULT_OCR_MIN_CONFIDENCE } from '../pipeline/tree.js';
 
 export interface NodeDescription {
   modelId: string;
   /** JSON path of the node in pipeline.json. */
   path: string;
   modelFile: string;
-  task: 'detect' | 'classify';
+  task: 'detect' | 'classify' | 'ocr';
   format: string;
   input: { width: number; height: number; resize: string };
   classNames: string[];
@@ -24,6 +25,8 @@ export interface NodeDescription {
   parallel: boolean;
   actions: string[];
   parallelActions: string[];
+  /** OCR nodes: how the reader reads and what a read must look like. */
+  ocr?: { layout: string; characters: number; slots?: number; format?: string; minLength?: number; minConfidence: number; rectify: boolean; cropMargin: number };
   branches: NodeDescription[];
 }
 
@@ -59,11 +62,29 @@ function describeNode(n: PoolNode): NodeDescription {
     minConfidence: s.minConfidence,
     crop: s.crop === true,
     // The original crops the first trigger class when cropClass is not given.
-    ...(s.crop ? { cropClass: s.cropClass ?? s.triggerClasses[0] } : {}),
+    // Without one, a missing first class falls back to the best of the other trigger classes.
+    ...(s.crop ? { cropClass: s.cropClass ?? s.triggerClasses.join('|') } : {}),
     parallel: s.parallel === true,
     actions: (s.actions ?? []).map((a) => a.type),
     parallelActions: (s.parallelActions ?? []).map((a) => a.type),
+    ...(n.model.ocr ? { ocr: describeOcr(n) } : {}),
     branches: n.branches.map(describeNode),
+  };
+}
+
+function describeOcr(n: PoolNode): NonNullable<NodeDescription['ocr']> {
+  const o = n.model.ocr!;
+  const spec = n.spec.ocr ?? {};
+  const characters = o.charset.dictionary?.length ?? (o.charset.alphabet ? o.charset.alphabet.length - (o.charset.padChar ? 1 : 0) : 0);
+  return {
+    layout: o.layout === 'ctc' ? 'CTC' : 'fixed slots',
+    characters,
+    ...(o.slots !== undefined ? { slots: o.slots } : {}),
+    ...(spec.format !== undefined ? { format: spec.format } : {}),
+    ...(spec.minLength !== undefined ? { minLength: spec.minLength } : {}),
+    minConfidence: spec.minConfidence ?? DEFAULT_OCR_MIN_CONFIDENCE,
+    rectify: spec.rectify !== false,
+    cropMargin: n.spec.cropMargin ?? DEFAULT_OCR_CROP_MARGIN,
   };
 }
 
@@ -101,7 +122,12 @@ export function renderPipeline(d: PipelineDescription): string {
     const column = 4 * depth;
     const detail = ' '.repeat(column + 4);
     lines.push(`${depth ? `${' '.repeat(column - 2)}└ ` : ''}${n.modelId}  [${n.task}, ${n.format}, ${n.input.width}x${n.input.height} ${n.input.resize}]  ${n.modelFile}`);
-    lines.push(`${detail}classes: ${classList(n.classNames)}`);
+    if (n.ocr) {
+      const o = n.ocr;
+      const reads = `${o.layout}${o.slots !== undefined ? `, ${o.slots} slots` : ''}, ${o.characters} characters`;
+      const rules = [o.format !== undefined ? `format ${o.format}` : '', o.minLength !== undefined ? `min length ${o.minLength}` : '', `weakest character >= ${o.minConfidence}`].filter(Boolean);
+      lines.push(`${detail}reads: ${reads}; ${rules.join('; ')}; crop margin ${o.cropMargin}${o.rectify ? ', rectified by corners' : ''}`);
+    } else lines.push(`${detail}classes: ${classList(n.classNames)}`);
     const flags = [n.crop ? `crop ${n.cropClass}` : '', n.parallel ? 'parallel' : ''].filter(Boolean);
     lines.push(`${detail}trigger: ${n.triggerClasses.join(', ')} @ >= ${n.minConfidence}${flags.length ? `; ${flags.join('; ')}` : ''}`);
     if (n.actions.length) lines.push(`${detail}actions: ${n.actions.join(', ')}`);

@@ -9,7 +9,8 @@ import { CodedError } from '@detector-worker/shared/errors';
 import { computeLetterbox, computeStretch } from '../inference/letterbox.js';
 import type { Box, LetterboxInfo } from '../inference/types.js';
 import type { Placement } from '../inference/letterbox.js';
-import type { ActionImage } from '../pipeline/ports.js';
+import type { ActionImage, CropOptions } from '../pipeline/ports.js';
+import { expandQuad, isUsableQuad, quadSize, warpQuad, type Point } from '../inference/homography.js';
 import { coded } from '../error-codes.js';
 
 export type ResizeMode = 'letterbox' | 'stretch' | 'center-crop';
@@ -146,15 +147,41 @@ export class FrameImage implements ActionImage {
     }
   }
 
-  /** A box of this image as an image of its own: a branch's input (its boxes are relative to it). */
-  async crop(box: Box): Promise<FrameImage> {
+  /**
+   * A box of this image as an image of its own: a branch's input (its boxes are relative to
+   * it). `margin` widens the box on each side; usable `corners` are warped to a flat
+   * rectangle instead (unusable ones, e.g. crossed, fall back to the widened box).
+   */
+  async crop(box: Box, options: CropOptions = {}): Promise<FrameImage> {
+    const margin = options.margin && options.margin > 0 ? Math.min(options.margin, 1) : 0;
     try {
-      const { pipeline } = await this.source(box);
+      if (options.corners && isUsableQuad(options.corners)) {
+        const warped = await this.warpedCrop(options.corners, margin);
+        if (warped) return warped;
+      }
+      const mx = (box[2] - box[0]) * margin;
+      const my = (box[3] - box[1]) * margin;
+      const { pipeline } = await this.source(margin ? [box[0] - mx, box[1] - my, box[2] + mx, box[3] + my] : box);
       const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
       return FrameImage.fromRaw(data, info.width, info.height);
     } catch (err) {
       throw imageError(err);
     }
+  }
+
+  /** The quad (widened by `margin`) warped to a rectangle of its own size, from the full decode. */
+  private async warpedCrop(corners: ReadonlyArray<readonly [number, number]>, margin: number): Promise<FrameImage | null> {
+    const full = await this.fullPixels();
+    const quad: Point[] = margin ? expandQuad(corners, margin) : corners.map((p) => [p[0], p[1]] as const);
+    // A quad wholly outside the frame reads edge pixels only: refuse it like an empty crop.
+    const xs = quad.map((p) => p[0]);
+    const ys = quad.map((p) => p[1]);
+    if (Math.max(...xs) <= 0 || Math.max(...ys) <= 0 || Math.min(...xs) >= full.width || Math.min(...ys) >= full.height) {
+      throw coded('CROP_EMPTY', `crop corners ${JSON.stringify(corners)} lie outside ${full.width}x${full.height}`);
+    }
+    const { width, height } = quadSize(quad);
+    const pixels = warpQuad(full.data, full.width, full.height, 3, quad, width, height);
+    return pixels ? FrameImage.fromRaw(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), width, height) : null;
   }
 
   /** ActionImage: the whole image or a box of it, encoded. */

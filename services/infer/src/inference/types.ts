@@ -54,3 +54,12 @@ export interface Classification {
 
 /** Key/value strings of an ONNX model's metadata_props (Ultralytics writes names, imgsz, task…). */
 export type OnnxMetadata = Record<string, string>;
+
+/** One text read by an OCR model: the kept characters and each one's confidence. */
+export interface TextRead {
+  text: string;
+  characters: Array<{ char: string; confidence: number }>;
+}
+
+/** Output layouts of text readers. */
+export type OcrLayout = 'slots' | 'ctc';

@@ -6,7 +6,7 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { CodedError, errorMessage } from '@detector-worker/shared/errors';
-import type { PipelineFile } from '@detector-worker/shared/pipeline/schema';
+import type { PipelineFile, PipelineNode } from '@detector-worker/shared/pipeline/schema';
 import { listNodes, validatePipelineFile, type PipelineProblem } from '@detector-worker/shared/pipeline/validate';
 import { extractInto, makeTempDir, moveIntoPlace, type ArchiveLimits, type ExtractedEntry } from './zip-extract.js';
 import { coded } from '../error-codes.js';
@@ -20,6 +20,9 @@ export interface LoadedNode {
   /** Absolute path of the node's ONNX file. */
   modelPath: string;
   labelsPath?: string;
+  /** OCR nodes: the fast-plate-ocr yaml and the CTC dictionary, when pipeline.json names them. */
+  ocrConfigPath?: string;
+  ocrDictionaryPath?: string;
   /** Size of the model file. */
   bytes: number;
 }
@@ -61,6 +64,8 @@ export async function loadPipelineArchive(zipFile: string, destDir: string, limi
       path: n.path,
       modelPath: inTarget(n.modelFile),
       ...(n.labelsFile !== undefined ? { labelsPath: inTarget(n.labelsFile) } : {}),
+      ...(n.ocrConfig !== undefined ? { ocrConfigPath: inTarget(n.ocrConfig) } : {}),
+      ...(n.ocrDictionary !== undefined ? { ocrDictionaryPath: inTarget(n.ocrDictionary) } : {}),
       bytes: n.bytes,
     }));
     return { dir, archiveDir: target, pipeline, nodes: loaded, totalModelBytes: loaded.reduce((sum, n) => sum + n.bytes, 0) };
@@ -116,7 +121,18 @@ interface ResolvedNode {
   path: string;
   modelFile: string;
   labelsFile?: string;
+  ocrConfig?: string;
+  ocrDictionary?: string;
   bytes: number;
+}
+
+/** Side files a node may name besides its model: pipeline.json key -> value. */
+function sideFiles(node: PipelineNode): Array<{ key: 'labelsFile' | 'ocr.config' | 'ocr.dictionary'; reference: string }> {
+  const out: Array<{ key: 'labelsFile' | 'ocr.config' | 'ocr.dictionary'; reference: string }> = [];
+  if (node.labelsFile !== undefined) out.push({ key: 'labelsFile', reference: node.labelsFile });
+  if (node.ocr?.config !== undefined) out.push({ key: 'ocr.config', reference: node.ocr.config });
+  if (node.ocr?.dictionary !== undefined) out.push({ key: 'ocr.dictionary', reference: node.ocr.dictionary });
+  return out;
 }
 
 /**
@@ -150,11 +166,13 @@ async function resolveModelFiles(root: string, folder: string, file: PipelineFil
   const refs = nodes.map(({ node, path }) => {
     const modelFile = resolveArchivePath(node.modelFile);
     if (modelFile === undefined) problems.push({ path: `${path}.modelFile`, message: 'must be a file path inside the archive folder that holds pipeline.json' });
-    const labelsFile = node.labelsFile === undefined ? undefined : resolveArchivePath(node.labelsFile);
-    if (node.labelsFile !== undefined && labelsFile === undefined) {
-      problems.push({ path: `${path}.labelsFile`, message: 'must be a file path inside the archive folder that holds pipeline.json' });
-    }
-    return { node, path, modelFile: modelFile ?? '', labelsFile };
+    const side = sideFiles(node).map(({ key, reference }) => {
+      const resolved = resolveArchivePath(reference);
+      if (resolved === undefined) problems.push({ path: `${path}.${key}`, message: 'must be a file path inside the archive folder that holds pipeline.json' });
+      return { key, reference, resolved: resolved ?? '' };
+    });
+    const find = (key: string): string | undefined => side.find((f) => f.key === key)?.resolved;
+    return { node, path, modelFile: modelFile ?? '', labelsFile: find('labelsFile'), ocrConfig: find('ocr.config'), ocrDictionary: find('ocr.dictionary'), side };
   });
   if (problems.length) throw pipelineInvalid(folder ? `${folder}/${PIPELINE_JSON}` : PIPELINE_JSON, problems);
 
@@ -183,13 +201,21 @@ async function resolveModelFiles(root: string, folder: string, file: PipelineFil
   // 3. Every referenced file must exist: a missing one fails the whole load (like the original).
   const missing: Array<{ node: string; path: string; file: string }> = [];
   const resolved: ResolvedNode[] = [];
-  for (const { node, path, modelFile, labelsFile } of refs) {
+  for (const { node, path, modelFile, labelsFile, ocrConfig, ocrDictionary, side } of refs) {
     const bytes = await fileSize(onDisk(modelFile));
     if (bytes === undefined) missing.push({ node: path, path: `${path}.modelFile`, file: node.modelFile });
-    if (labelsFile !== undefined && (await fileSize(onDisk(labelsFile))) === undefined) {
-      missing.push({ node: path, path: `${path}.labelsFile`, file: node.labelsFile ?? labelsFile });
+    for (const f of side) {
+      if ((await fileSize(onDisk(f.resolved))) === undefined) missing.push({ node: path, path: `${path}.${f.key}`, file: f.reference });
     }
-    resolved.push({ modelId: node.modelId, path, modelFile, ...(labelsFile !== undefined ? { labelsFile } : {}), bytes: bytes ?? 0 });
+    resolved.push({
+      modelId: node.modelId,
+      path,
+      modelFile,
+      ...(labelsFile !== undefined ? { labelsFile } : {}),
+      ...(ocrConfig !== undefined ? { ocrConfig } : {}),
+      ...(ocrDictionary !== undefined ? { ocrDictionary } : {}),
+      bytes: bytes ?? 0,
+    });
   }
   const first = missing[0];
   if (first) {

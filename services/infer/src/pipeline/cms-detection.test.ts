@@ -65,3 +65,35 @@ test('detections stay flat whatever the result and the mapping hold', () => {
   const mapped = cmsDetection({ box: '{bbox}', nested: '{weird.nested}', list: '{weird.list}', ctx: '{obj}', conf: '{confidence}', ok: '{class}' }, hostile, { obj: { deep: true } })!;
   assert.deepEqual(mapped, { ok: 'car' }, 'arrays, objects and NaN are left out, like unresolved templates');
 });
+
+const ocr = (text: string | null, confidence = 0.97) => ({ class: text, confidence, text, characters: [], id: null, ...(text ? {} : { reason: 'weak' }) });
+const node = (cls: string, branch_results: DetectionNodeResult['branch_results']): DetectionNodeResult => ({ class: cls, confidence: 0.8, bbox: [0, 0, 1, 1], id: null, detections: [], regions: {}, session_id: null, branch_results });
+
+test('a nested plate read: licensePlateText / Confidence / Type, the plate detector not repeated', () => {
+  const tree = node('car', { plate_det: node('single', { plate_ocr: ocr('DR68651', 0.991234) }), car_color_cls_v1: { class: 'red', confidence: 0.6, id: null, color: 'red' } });
+  assert.deepEqual(cmsDetection(undefined, tree, {}), {
+    class: 'car',
+    confidence: 0.8,
+    licensePlateText: 'DR68651',
+    licensePlateConfidence: 0.9912,
+    licensePlateType: 'single',
+    carColor: 'red',
+    carColorConfidence: 0.6,
+  });
+});
+
+test('a plate-colour classifier beside the reader is the plate type; a failed read sends no text', () => {
+  const tree = node('car', { plate_det: node('single', { plate_ocr: ocr(null, 0.2), plate_colour: { class: 'blue', confidence: 0.9, id: null, color: 'blue' } }) });
+  assert.deepEqual(cmsDetection(undefined, tree, {}), { class: 'car', confidence: 0.8, licensePlateType: 'blue' });
+});
+
+test('a reader straight under the root: text without a type; mappings reach nested branches', () => {
+  assert.deepEqual(cmsDetection(undefined, node('single', { plate_ocr: ocr('KRW301') }), {}), { class: 'single', confidence: 0.8, licensePlateText: 'KRW301', licensePlateConfidence: 0.97 });
+  const tree = node('car', { plate_det: node('double', { plate_ocr: ocr('AD799KB') }) });
+  assert.deepEqual(cmsDetection({ plate: '{plate_ocr.text}', plateConf: '{plate_ocr.confidence}', layout: '{plate_det.class}' }, tree, {}), { plate: 'AD799KB', plateConf: 0.97, layout: 'double' });
+});
+
+test('a mapping over a failed read resolves neither its text nor its confidence', () => {
+  const tree = node('car', { plate_det: node('single', { plate_ocr: ocr(null, 0.2) }) });
+  assert.deepEqual(cmsDetection({ t: '{plate_ocr.text}', c: '{plate_ocr.confidence}', why: '{plate_ocr.reason}', type: '{plate_det.class}' }, tree, {}), { why: 'weak', type: 'single' });
+});

@@ -8,13 +8,19 @@
  * Without one, the default is documented in the README: class, confidence and each
  * branch's class under a readable key.
  *
+ * With an OCR branch anywhere in the tree, the default gains `licensePlateText` and
+ * `licensePlateConfidence` (a successful read only), and `licensePlateType`: the class of a
+ * classifier beside the reader (a plate-colour classifier) or else of the plate detector
+ * the reader hangs under (HyperLPR's single / double line). Those branches are not repeated
+ * under their own ids. Mapping templates reach every branch by id, however deep.
+ *
  * Either way the object is flat (string, number, boolean, null): the spec's `detection` is
  * flat and the CMS merges it into `currentCar`. Boxes stay in the answer's `result`; a value
  * that is not a scalar (or not a finite number) is left out, like an unresolved template.
  */
 import { flatDetection, type FlatDetection } from '@detector-worker/shared/protocol/messages';
 import { contextLookup, parseTemplate, renderTemplate, type TemplateValue } from '@detector-worker/shared/templates';
-import { branchResultsOf, type BranchResult } from './types.js';
+import { branchResultsOf, isOcrResult, type BranchResult, type OcrResult } from './types.js';
 
 export type CmsDetection = FlatDetection;
 
@@ -32,9 +38,65 @@ function scalarFields(result: BranchResult): Record<string, unknown> {
   return out;
 }
 
+interface PlateFields {
+  text?: string;
+  confidence?: number;
+  type?: string;
+  /** Branch results the plate fields stand for. */
+  consumed: Set<BranchResult>;
+}
+
+/** The plate read of a result tree: the first successful OCR read, else the first OCR result. */
+export function plateFields(root: BranchResult): PlateFields {
+  const found: Array<{ read: OcrResult; parent: BranchResult; top: BranchResult | undefined }> = [];
+  const walk = (node: BranchResult, top: BranchResult | undefined): void => {
+    for (const child of Object.values(branchResultsOf(node))) {
+      if (isOcrResult(child)) found.push({ read: child, parent: node, top });
+      else walk(child, top ?? child);
+    }
+  };
+  walk(root, undefined);
+  const pick = found.find((f) => f.read.text !== null) ?? found[0];
+  if (!pick) return { consumed: new Set() };
+  const consumed = new Set<BranchResult>([pick.read]);
+  if (pick.top) consumed.add(pick.top);
+  const siblings = Object.values(branchResultsOf(pick.parent));
+  const classifier = siblings.find((b) => !isOcrResult(b) && Object.keys(branchResultsOf(b)).length === 0 && !('detections' in b));
+  let type: string | undefined;
+  if (classifier && typeof classifier.class === 'string') {
+    type = classifier.class;
+    consumed.add(classifier);
+  } else if (pick.parent !== root && typeof pick.parent.class === 'string') type = pick.parent.class;
+  return {
+    consumed,
+    ...(pick.read.text !== null ? { text: pick.read.text, confidence: round(pick.read.confidence) } : {}),
+    ...(type !== undefined ? { type } : {}),
+  };
+}
+
+/** Every branch result of the tree by node id (ids are unique in a pipeline). */
+function allBranches(root: BranchResult): Record<string, BranchResult> {
+  const out: Record<string, BranchResult> = {};
+  const walk = (node: BranchResult): void => {
+    for (const [id, child] of Object.entries(branchResultsOf(node))) {
+      out[id] ??= child;
+      walk(child);
+    }
+  };
+  walk(root);
+  return out;
+}
+
 export function defaultCmsDetection(result: BranchResult): CmsDetection {
   const flat: CmsDetection = { class: result.class, confidence: round(result.confidence) };
+  const plate = plateFields(result);
+  if (plate.text !== undefined) {
+    flat.licensePlateText = plate.text;
+    flat.licensePlateConfidence = plate.confidence!;
+  }
+  if (plate.type !== undefined) flat.licensePlateType = plate.type;
   for (const [id, branch] of Object.entries(branchResultsOf(result))) {
+    if (plate.consumed.has(branch)) continue;
     const fields = branch as Record<string, unknown>;
     const alias = ALIAS_KEYS.find(([field]) => typeof fields[field] === 'string');
     const key = alias ? alias[1] : id;
@@ -47,7 +109,8 @@ export function defaultCmsDetection(result: BranchResult): CmsDetection {
 
 export function mappedCmsDetection(mapping: Record<string, string>, result: BranchResult, context: Record<string, unknown>): CmsDetection {
   const branches: Record<string, Record<string, unknown>> = {};
-  for (const [id, b] of Object.entries(branchResultsOf(result))) branches[id] = scalarFields(b);
+  // A failed read resolves only its reason, so `{reader.confidence}` never goes out without its text.
+  for (const [id, b] of Object.entries(allBranches(result))) branches[id] = isOcrResult(b) && b.text === null ? { reason: b.reason ?? null } : scalarFields(b);
   const lookup = contextLookup({ ...context, ...scalarFields(result) }, branches);
   const flat: CmsDetection = {};
   for (const [field, template] of Object.entries(mapping)) {

@@ -5,8 +5,9 @@ import type { Action, PipelineNode } from '@detector-worker/shared/pipeline/sche
 import type { Box } from '../inference/types.js';
 import { PipelineExecutor } from './executor.js';
 import type { PreparedNode } from './node.js';
-import type { ActionRunner, NodeRunner, PipelineImage } from './ports.js';
-import type { ActionEvent, ActionOutcome, ClassificationResult, Detection, DetectionNodeResult } from './types.js';
+import type { ActionRunner, CropOptions, NodeRunner, PipelineImage } from './ports.js';
+import type { TextRead } from '../inference/types.js';
+import type { ActionEvent, ActionOutcome, ClassificationResult, Detection, DetectionNodeResult, OcrResult } from './types.js';
 
 /** An image that only records the crops taken from it. */
 class FakeImage implements PipelineImage {
@@ -15,15 +16,16 @@ class FakeImage implements PipelineImage {
     readonly height: number,
     readonly name = 'frame',
   ) {}
-  async crop(box: Box): Promise<PipelineImage> {
-    return new FakeImage(box[2] - box[0], box[3] - box[1], `${this.name}>crop(${box.join(',')})`);
+  async crop(box: Box, options: CropOptions = {}): Promise<PipelineImage> {
+    const extra = [options.margin !== undefined ? `margin ${options.margin}` : '', options.corners ? `corners ${JSON.stringify(options.corners)}` : ''].filter(Boolean);
+    return new FakeImage(box[2] - box[0], box[3] - box[1], `${this.name}>crop(${box.join(',')}${extra.length ? `; ${extra.join('; ')}` : ''})`);
   }
   async encode(): Promise<Buffer> {
     return Buffer.alloc(0);
   }
 }
 
-function prepared(spec: PipelineNode, task: 'detect' | 'classify', branches: PreparedNode[] = []): PreparedNode {
+function prepared(spec: PipelineNode, task: 'detect' | 'classify' | 'ocr', branches: PreparedNode[] = []): PreparedNode {
   return {
     spec: { ...spec, branches: branches.map((b) => b.spec) },
     path: '$',
@@ -42,7 +44,7 @@ class FakeRunner implements NodeRunner {
   seen: Array<{ node: string; image: string }> = [];
   active = 0;
   maxActive = 0;
-  constructor(private readonly answers: Record<string, Detection[] | { className: string; confidence: number } | Error>) {}
+  constructor(private readonly answers: Record<string, Detection[] | { className: string; confidence: number } | TextRead | Error>) {}
   private async enter(node: string, image: PipelineImage): Promise<void> {
     this.seen.push({ node, image: (image as FakeImage).name });
     this.active++;
@@ -62,6 +64,12 @@ class FakeRunner implements NodeRunner {
     const a = this.answers[node.spec.modelId];
     if (a instanceof Error) throw a;
     return { ...(a as { className: string; confidence: number }), timings: { preprocess: 1, inference: 1 } };
+  }
+  async read(node: PreparedNode, image: PipelineImage) {
+    await this.enter(node.spec.modelId, image);
+    const a = this.answers[node.spec.modelId];
+    if (a instanceof Error) throw a;
+    return { read: a as TextRead, timings: { preprocess: 1, inference: 1 } };
   }
 }
 
@@ -237,4 +245,44 @@ test('focus: the tracked car is the primary, its inside regions stay, the car at
   const missed = await exec.run('p@1', carPipeline(), new FakeImage(640, 480), {}, { focus: [500, 300, 600, 400] });
   assert.equal(missed.result, null);
   assert.match(missed.reason ?? '', /focus/);
+});
+
+function plateTree(ocr: PipelineNode['ocr'] = {}): PreparedNode {
+  const reader = prepared({ modelId: 'plate_ocr', modelFile: 'ocr.onnx', minConfidence: 0.3, triggerClasses: ['single', 'double'], crop: true, task: 'ocr', ocr }, 'ocr');
+  return prepared({ modelId: 'plate_det', modelFile: 'det.onnx', minConfidence: 0.3, triggerClasses: ['single', 'double'] }, 'detect', [reader]);
+}
+const chars = (text: string, confidence = 0.99): TextRead => ({ text, characters: [...text].map((char) => ({ char, confidence })) });
+
+test('OCR branch: the best plate of any trigger class is cropped with a margin and its corners, and read', async () => {
+  const corners: Array<[number, number]> = [
+    [10, 20],
+    [90, 22],
+    [88, 40],
+    [11, 38],
+  ];
+  const runner = new FakeRunner({ plate_det: [{ ...d('double', 0.8, [10, 20, 90, 40]), keypoints: corners }], plate_ocr: chars('DR68651') });
+  const run = await new PipelineExecutor({ runner, actions: new RecordingActions(), logger }).run('p', plateTree(), new FakeImage(200, 100), {});
+  const read = (run.result as DetectionNodeResult).branch_results.plate_ocr as OcrResult;
+  assert.deepEqual([read.text, read.class, read.confidence, read.characters.length], ['DR68651', 'DR68651', 0.99, 7]);
+  assert.equal(runner.seen[1]!.image, `frame>crop(10,20,90,40; margin 0.05; corners ${JSON.stringify(corners)})`);
+});
+
+test('OCR branch: rectify off, a low-confidence read and a format miss are no reads with a reason', async () => {
+  const weak = { text: 'AB12', characters: [...'AB12'].map((char, i) => ({ char, confidence: i === 2 ? 0.2 : 0.9 })) };
+  let runner = new FakeRunner({ plate_det: [{ ...d('single', 0.8, [10, 20, 90, 40]), keypoints: [[10, 20], [90, 20], [90, 40], [10, 40]] }], plate_ocr: weak });
+  let run = await new PipelineExecutor({ runner, actions: new RecordingActions(), logger }).run('p', plateTree({ rectify: false }), new FakeImage(200, 100), {});
+  let read = (run.result as DetectionNodeResult).branch_results.plate_ocr as OcrResult;
+  assert.equal(read.text, null);
+  assert.equal(read.confidence, 0.2);
+  assert.match(read.reason!, /below 0.5/);
+  assert.equal(runner.seen[1]!.image, 'frame>crop(10,20,90,40; margin 0.05)');
+
+  runner = new FakeRunner({ plate_det: [d('single', 0.8, [10, 20, 90, 40])], plate_ocr: chars('ab-1') });
+  run = await new PipelineExecutor({ runner, actions: new RecordingActions(), logger }).run('p', plateTree({ format: '^[A-Z0-9]{4,8}$' }), new FakeImage(200, 100), {});
+  read = (run.result as DetectionNodeResult).branch_results.plate_ocr as OcrResult;
+  assert.match(read.reason!, /does not match/);
+
+  runner = new FakeRunner({ plate_det: [d('single', 0.8, [10, 20, 90, 40])], plate_ocr: chars('AB1') });
+  run = await new PipelineExecutor({ runner, actions: new RecordingActions(), logger }).run('p', plateTree({ minLength: 5 }), new FakeImage(200, 100), {});
+  assert.match(((run.result as DetectionNodeResult).branch_results.plate_ocr as OcrResult).reason!, /fewer than 5/);
 });

@@ -13,6 +13,8 @@ import {
   classificationResult,
   cropRegionFor,
   isBranchTriggered,
+  ocrCropOptions,
+  ocrResult,
   missingExpectedClasses,
   runBranchesInParallel,
   untriggeredAwaitedBranches,
@@ -68,6 +70,11 @@ export class PipelineExecutor<M = unknown> {
       const { className, confidence, timings } = await this.deps.runner.classify(node, image);
       state.nodes[node.spec.modelId] = timings;
       return classificationResult(node.spec, className, confidence) satisfies ClassificationResult;
+    }
+    if (node.task === 'ocr') {
+      const { read, timings } = await this.deps.runner.read(node, image);
+      state.nodes[node.spec.modelId] = timings;
+      return ocrResult(node.spec, read);
     }
 
     // Root detections are filtered by the root's own minConfidence; a branch detector's too.
@@ -143,7 +150,7 @@ export class PipelineExecutor<M = unknown> {
             this.deps.logger.debug({ branch: branch.spec.modelId }, 'crop region missing, branch skipped');
             return;
           }
-          input = await image.crop(region.bbox);
+          input = await image.crop(region.bbox, ocrCropOptions(branch.spec, region));
         }
         const r = await this.runNode(branch, input, state);
         if (r) results[branch.spec.modelId] = r;

@@ -10,7 +10,7 @@ export interface PreparedNode<M = unknown> {
   spec: PipelineNode;
   /** JSON path of the node in pipeline.json. */
   path: string;
-  task: 'detect' | 'classify';
+  task: 'detect' | 'classify' | 'ocr';
   classNames: string[];
   /** Own-class indices kept by a detector (its triggerClasses among its classes); null keeps all. */
   classFilter: number[] | null;

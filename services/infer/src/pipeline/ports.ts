@@ -6,7 +6,7 @@
  * it handed in. Tests inject fakes.
  */
 import type { Action, InitialRecordConfig, PipelineNode, PostgresConfig, RedisConfig } from '@detector-worker/shared/pipeline/schema';
-import type { Box } from '../inference/types.js';
+import type { Box, TextRead } from '../inference/types.js';
 import type { PreparedNode } from './node.js';
 import type { ActionEvent, ActionOutcome, Detection } from './types.js';
 
@@ -18,9 +18,17 @@ export interface ActionImage {
   encode(box: Box | undefined, format: 'jpeg' | 'png', quality: number): Promise<Buffer>;
 }
 
+/** How a branch's crop is cut: widened, and flattened when the detector gave four corners. */
+export interface CropOptions {
+  /** Share of the box's width/height added on each side (clamped to the image). */
+  margin?: number;
+  /** Corners top-left, top-right, bottom-right, bottom-left: the quad is warped to a rectangle. */
+  corners?: ReadonlyArray<readonly [number, number]>;
+}
+
 /** The image operations the walk needs (FrameImage implements them). */
 export interface PipelineImage extends ActionImage {
-  crop(box: Box): Promise<PipelineImage>;
+  crop(box: Box, options?: CropOptions): Promise<PipelineImage>;
 }
 
 export interface NodeTimings {
@@ -33,11 +41,13 @@ export interface NodeRunner<M = unknown, I extends PipelineImage = PipelineImage
   /** Detections kept by the node's class filter, confidence >= threshold, boxes in the image's pixels. */
   detect(node: PreparedNode<M>, image: I, minConfidence: number): Promise<{ detections: Detection[]; timings: NodeTimings }>;
   classify(node: PreparedNode<M>, image: I): Promise<{ className: string; confidence: number; timings: NodeTimings }>;
+  /** Text of the whole image (an OCR node's crop). */
+  read(node: PreparedNode<M>, image: I): Promise<{ read: TextRead; timings: NodeTimings }>;
 }
 
 /** What a node's model turned out to be when it was loaded. */
 export interface LoadedModel<M = unknown> {
-  task: 'detect' | 'classify';
+  task: 'detect' | 'classify' | 'ocr';
   /** Class names, in the model's output order. */
   classNames: string[];
   /** Size of the model file. */

@@ -4,14 +4,16 @@
  * every rule is unit-tested on plain objects.
  */
 import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
-import type { ClassificationResult, Detection, Region } from './types.js';
+import type { TextRead } from '../inference/types.js';
+import type { CropOptions } from './ports.js';
+import type { ClassificationResult, Detection, OcrResult, Region } from './types.js';
 
 /** For each class, its single highest-confidence detection. */
 export function bestRegions(detections: readonly Detection[]): Record<string, Region> {
   const regions: Record<string, Region> = {};
   for (const d of detections) {
     const prior = regions[d.class];
-    if (!prior || d.confidence > prior.confidence) regions[d.class] = { bbox: d.bbox, confidence: d.confidence };
+    if (!prior || d.confidence > prior.confidence) regions[d.class] = { bbox: d.bbox, confidence: d.confidence, ...(d.keypoints ? { keypoints: d.keypoints } : {}) };
   }
   return regions;
 }
@@ -57,10 +59,19 @@ export function untriggeredAwaitedBranches(node: PipelineNode, regions: Record<s
   return [...new Set(out)];
 }
 
-/** The box a branch gets: its cropClass region (default: its first trigger class). */
+/**
+ * The box a branch gets: its cropClass region; without one, its first trigger class's
+ * region, or when that class is absent the best region of its other trigger classes (a
+ * plate branch under car/truck/bus, or a reader under a plate detector whose classes are
+ * single / double line: the branch was triggered, so it must get a box).
+ */
 export function cropRegionFor(branch: PipelineNode, regions: Record<string, Region>): Region | undefined {
-  const cls = branch.cropClass ?? branch.triggerClasses[0];
-  return cls === undefined ? undefined : findRegion(regions, cls);
+  if (branch.cropClass !== undefined) return findRegion(regions, branch.cropClass);
+  const first = branch.triggerClasses[0];
+  const own = first === undefined ? undefined : findRegion(regions, first);
+  if (own) return own;
+  const found = branch.triggerClasses.map((c) => findRegion(regions, c)).filter((r): r is Region => r !== undefined && r.confidence >= branch.minConfidence);
+  return found.reduce<Region | undefined>((best, r) => (!best || r.confidence > best.confidence ? r : best), undefined);
 }
 
 /**
@@ -128,4 +139,35 @@ function boxIou(a: BoxLike, b: BoxLike): number {
 function insideShare(inner: BoxLike, outer: BoxLike): number {
   const a = boxArea(inner);
   return a > 0 ? intersection(inner, outer) / a : 0;
+}
+
+/** Default least confidence of an OCR read's weakest character. */
+export const DEFAULT_OCR_MIN_CONFIDENCE = 0.5;
+/** Default widening of an OCR crop: plate detectors box the plate tightly, clipping edge characters. */
+export const DEFAULT_OCR_CROP_MARGIN = 0.05;
+
+/**
+ * An OCR node's result. Confidence is the minimum over the kept characters: a plate is only
+ * as right as its least sure character, and a mean would let six sure characters hide one
+ * guess (the minimum also does not shrink with plate length, as a product would).
+ */
+export function ocrResult(node: PipelineNode, read: TextRead): OcrResult {
+  const characters = read.characters.map((c) => ({ char: c.char, confidence: Math.round(c.confidence * 10000) / 10000 }));
+  const confidence = characters.length ? Math.min(...characters.map((c) => c.confidence)) : 0;
+  const ocr = node.ocr ?? {};
+  const minConfidence = ocr.minConfidence ?? DEFAULT_OCR_MIN_CONFIDENCE;
+  let reason: string | undefined;
+  if (!read.text) reason = 'no characters read';
+  else if (ocr.minLength !== undefined && [...read.text].length < ocr.minLength) reason = `"${read.text}" has fewer than ${ocr.minLength} characters`;
+  else if (confidence < minConfidence) reason = `"${read.text}": weakest character confidence ${confidence} is below ${minConfidence}`;
+  else if (ocr.format !== undefined && !new RegExp(ocr.format, 'u').test(read.text)) reason = `"${read.text}" does not match the format ${ocr.format}`;
+  if (reason) return { class: null, confidence, text: null, characters, id: null, reason };
+  return { class: read.text, confidence, text: read.text, characters, id: null };
+}
+
+/** How an OCR branch's crop is cut from its region: widened, rectified when corners are known. */
+export function ocrCropOptions(branch: PipelineNode, region: Region): CropOptions {
+  const margin = branch.cropMargin ?? (branch.task === 'ocr' ? DEFAULT_OCR_CROP_MARGIN : 0);
+  const rectify = branch.task === 'ocr' && branch.ocr?.rectify !== false && region.keypoints?.length === 4;
+  return { ...(margin > 0 ? { margin } : {}), ...(rectify ? { corners: region.keypoints! } : {}) };
 }

@@ -18,6 +18,8 @@ export interface Detection {
 export interface Region {
   bbox: Box;
   confidence: number;
+  /** Corners of the detection (plate detectors), for a rectified crop. */
+  keypoints?: Array<[number, number]>;
 }
 
 /** A classification node's answer: top-1 plus alias fields (brand / body_type / color / outputField). */
@@ -35,7 +37,27 @@ export interface DetectionNodeResult extends Detection {
   session_id: string | null;
 }
 
-export type BranchResult = ClassificationResult | DetectionNodeResult;
+/**
+ * An OCR node's answer. `class` mirrors `text` so templates and the flat detection treat it
+ * like a classification; a read that fails the node's checks keeps its characters for
+ * debugging but has `text` and `class` null and says why in `reason`.
+ */
+export interface OcrResult {
+  class: string | null;
+  /** The weakest kept character's confidence (0 when nothing was read). */
+  confidence: number;
+  text: string | null;
+  characters: Array<{ char: string; confidence: number }>;
+  id: null;
+  reason?: string;
+}
+
+export type BranchResult = ClassificationResult | DetectionNodeResult | OcrResult;
+
+/** Whether a branch result is an OCR node's. */
+export function isOcrResult(result: BranchResult): result is OcrResult {
+  return Array.isArray((result as Partial<OcrResult>).characters) && 'text' in result;
+}
 export type NodeResult = BranchResult;
 
 export type ActionStatus = 'ok' | 'skipped' | 'failed';

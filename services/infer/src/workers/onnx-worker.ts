@@ -7,8 +7,8 @@ import { threadId } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { hwcToChw, hwcToChwPlaced } from '../inference/letterbox.js';
-import { decodeClassification, decodeDetections } from '../inference/decoders/index.js';
-import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, LoadReply, LoadTask, SessionSpec, TensorInfo, WorkerTask } from './tasks.js';
+import { decodeClassification, decodeDetections, decodeText } from '../inference/decoders/index.js';
+import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, LoadReply, LoadTask, OcrReply, OcrTask, SessionSpec, TensorInfo, WorkerTask } from './tasks.js';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 /** One reusable input buffer per element count: a worker runs one task at a time. */
@@ -25,6 +25,7 @@ function prune(live: LiveSet): void {
     if (keep.has(key)) continue;
     sessions.delete(key);
     classFilters.delete(key);
+    charsets.delete(key);
     session.then((s) => s.release()).catch(() => undefined);
   }
 }
@@ -62,12 +63,16 @@ async function load(task: LoadTask): Promise<LoadReply> {
   const inputs = describe(s.inputMetadata);
   const outputs = describe(s.outputMetadata);
   const first = inputs[0];
-  if (first && first.type === 'float32') {
+  if (first && (first.type === 'float32' || first.type === 'uint8')) {
     // Warm-up run so the first real request does not pay for lazy allocations.
-    const dims = first.dims.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : i === 1 ? 3 : i === 2 ? task.spatialHint[0] : task.spatialHint[1]));
+    const nhwc = first.type === 'uint8';
+    const channelAxis = nhwc ? 3 : 1;
+    const [hAxis, wAxis] = nhwc ? [1, 2] : [2, 3];
+    const dims = first.dims.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : i === channelAxis ? 3 : i === hAxis ? task.spatialHint[0] : i === wAxis ? task.spatialHint[1] : 1));
     const size = dims.reduce((a, b) => a * b, 1);
     if (inputs.length === 1 && size > 0 && size < 64 * 1024 * 1024) {
-      await s.run({ [first.name]: new ort.Tensor('float32', new Float32Array(size), dims) });
+      // A model that refuses the guessed shape still loads; the real check is at the first frame.
+      await s.run({ [first.name]: nhwc ? new ort.Tensor('uint8', new Uint8Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims) }).catch(() => undefined);
     }
   }
   return { threadId, inputs, outputs, createMs: t1 - t0, warmMs: performance.now() - t1 };
@@ -129,7 +134,43 @@ async function classify(task: ClassifyTask): Promise<ClassifyReply> {
   return { classIndex, confidence, tensorMs, inferMs };
 }
 
-export default async function run(task: WorkerTask): Promise<LoadReply | DetectReply | ClassifyReply> {
+const charsets = new Map<string, OcrTask['charset']>();
+
+function ocrTensor(task: OcrTask): ort.Tensor {
+  const { items, width, height, channels } = task;
+  const pixelCount = items * width * height;
+  if (task.pixels.length !== pixelCount * 3) throw new Error(`OCR pixels hold ${task.pixels.length} bytes, expected ${pixelCount * 3}`);
+  if (task.input === 'uint8-nhwc') {
+    if (channels === 3) return new ort.Tensor('uint8', task.pixels, [items, height, width, 3]);
+    const grey = new Uint8Array(pixelCount);
+    for (let i = 0; i < pixelCount; i++) grey[i] = Math.round(0.299 * task.pixels[i * 3]! + 0.587 * task.pixels[i * 3 + 1]! + 0.114 * task.pixels[i * 3 + 2]!);
+    return new ort.Tensor('uint8', grey, [items, height, width, 1]);
+  }
+  const per = 3 * width * height;
+  const buffer = new Float32Array(items * per);
+  for (let i = 0; i < items; i++) {
+    hwcToChw(task.pixels.subarray(i * width * height * 3, (i + 1) * width * height * 3), width, height, task.norm, buffer.subarray(i * per, (i + 1) * per));
+  }
+  return new ort.Tensor('float32', buffer, [items, 3, height, width]);
+}
+
+async function ocr(task: OcrTask): Promise<OcrReply> {
+  const s = await session(task.session);
+  const t0 = performance.now();
+  const tensor = ocrTensor(task);
+  const t1 = performance.now();
+  const out = firstOutput(await s.run({ [task.inputName]: tensor }));
+  const t2 = performance.now();
+  let charset = charsets.get(task.session.key);
+  if (!charset) {
+    charset = task.charset;
+    charsets.set(task.session.key, charset);
+  }
+  const reads = Array.from({ length: task.items }, (_, i) => decodeText(task.layout, out.data as Float32Array, out.dims, i, charset));
+  return { reads, tensorMs: t1 - t0, inferMs: t2 - t1, decodeMs: performance.now() - t2 };
+}
+
+export default async function run(task: WorkerTask): Promise<LoadReply | DetectReply | ClassifyReply | OcrReply> {
   prune(task.live);
   switch (task.kind) {
     case 'load':
@@ -138,5 +179,7 @@ export default async function run(task: WorkerTask): Promise<LoadReply | DetectR
       return detect(task);
     case 'classify':
       return classify(task);
+    case 'ocr':
+      return ocr(task);
   }
 }

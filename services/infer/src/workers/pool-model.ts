@@ -10,19 +10,36 @@ import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
 import { parseImgsz, parseLabelsFile, parseUltralyticsNames } from '../inference/class-names.js';
 import { detectOutputFormat } from '../inference/decoders/index.js';
 import { readOnnxMetadata } from '../inference/onnx-metadata.js';
-import type { OnnxMetadata, OutputFormat } from '../inference/types.js';
+import type { OcrLayout, OnnxMetadata, OutputFormat } from '../inference/types.js';
+import { detectOcrLayout } from '../inference/decoders/index.js';
+import { OcrConfigError, parseCtcDictionary, parsePlateOcrConfig, type PlateOcrConfig } from '../inference/ocr-config.js';
+import type { LoadReply } from './tasks.js';
 import type { FitTarget } from '../images/frame-image.js';
-import type { LoadedArchive } from '../models/mpta-layout.js';
+import type { LoadedArchive, LoadedNode } from '../models/mpta-layout.js';
 import type { PreparedNode } from '../pipeline/node.js';
 import type { LoadedModel, NodeModelLoader } from '../pipeline/ports.js';
 import type { InferencePool } from './pool.js';
-import type { Normalisation, SessionSpec } from './tasks.js';
+import type { Normalisation, OcrCharsetSpec, SessionSpec } from './tasks.js';
 import { coded } from '../error-codes.js';
+
+/** How an OCR node's model reads (workers/pool-runner.ts `read`). */
+export interface PoolOcrModel {
+  layout: OcrLayout;
+  input: 'uint8-nhwc' | 'float32-nchw';
+  channels: 1 | 3;
+  charset: OcrCharsetSpec;
+  /** CTC models with a symbolic width get the crop's own aspect at their fixed height. */
+  dynamicWidth: boolean;
+  maxWidth: number;
+  /** Fixed-slot models: characters per read at most. */
+  slots?: number;
+}
 
 /** How this runner runs a node's model. */
 export interface PoolModel {
   session: SessionSpec;
-  format: OutputFormat;
+  format: OutputFormat | 'ocr-slots' | 'ocr-ctc';
+  ocr?: PoolOcrModel;
   inputName: string;
   fit: FitTarget;
   norm: Normalisation;
@@ -56,7 +73,35 @@ async function classNamesFor(node: PipelineNode, meta: OnnxMetadata, labelsPath:
   return undefined;
 }
 
-function spatialSize(node: PipelineNode, meta: OnnxMetadata, task: 'detect' | 'classify' | undefined): [number, number] {
+async function readSideFile<T>(file: string, path: string, parse: (text: string) => T): Promise<T> {
+  try {
+    return parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    const why = err instanceof OcrConfigError ? err.message : `cannot be read: ${err instanceof Error ? err.message : String(err)}`;
+    throw loadError(path, why);
+  }
+}
+
+/** The characters of an OCR node: pipeline.json, the fast-plate-ocr yaml, or the CTC dictionary. */
+async function ocrCharset(node: PipelineNode, files: LoadedNode, path: string): Promise<{ charset: OcrCharsetSpec; config?: PlateOcrConfig }> {
+  const ocr = node.ocr ?? {};
+  if (files.ocrDictionaryPath) return { charset: { dictionary: await readSideFile(files.ocrDictionaryPath, `${path}.ocr.dictionary`, parseCtcDictionary) } };
+  if (files.ocrConfigPath) {
+    const config = await readSideFile(files.ocrConfigPath, `${path}.ocr.config`, parsePlateOcrConfig);
+    const padChar = ocr.padChar ?? config.padChar;
+    if (!config.alphabet.includes(padChar)) throw loadError(`${path}.ocr.padChar`, `"${padChar}" is not in the config's alphabet`);
+    return { charset: { alphabet: config.alphabet, padChar }, config };
+  }
+  if (ocr.alphabet) {
+    const alphabet = [...ocr.alphabet];
+    const padChar = ocr.padChar ?? (alphabet.includes('_') ? '_' : undefined);
+    if (padChar === undefined) throw loadError(`${path}.ocr.padChar`, 'is required when the alphabet has no "_"');
+    return { charset: { alphabet, padChar } };
+  }
+  throw loadError(`${path}.ocr`, 'an OCR node needs ocr.config or ocr.alphabet (fixed slots) or ocr.dictionary (CTC)');
+}
+
+function spatialSize(node: PipelineNode, meta: OnnxMetadata, task: 'detect' | 'classify' | 'ocr' | undefined): [number, number] {
   if (node.resizeTarget) return [node.resizeTarget[1], node.resizeTarget[0]];
   if (meta.imgsz) {
     try {
@@ -91,7 +136,9 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
 
     const session: SessionSpec = { key: `${this.key}/${node.modelId}`, modelPath: files.modelPath, intraOpThreads: this.options.intraOpThreads };
     this.sessionKeys.push(session.key);
-    const hint = spatialSize(node, meta, declaredTask);
+    let ocrSide: Awaited<ReturnType<typeof ocrCharset>> | undefined;
+    if (declaredTask === 'ocr') ocrSide = await ocrCharset(node, files, path);
+    const hint: [number, number] = ocrSide?.config ? [ocrSide.config.height, ocrSide.config.width] : declaredTask === 'ocr' ? [48, 320] : spatialSize(node, meta, declaredTask);
     let reply;
     try {
       reply = await this.pool.load(session, hint);
@@ -103,6 +150,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
     const input = reply.inputs[0];
     const output = reply.outputs[0];
     if (!input || !output) throw loadError(`${path}.modelFile`, 'model has no input or no output');
+    if (ocrSide) return this.loadOcr(node, path, files, session, reply, ocrSide);
     if (input.type !== 'float32' || input.dims.length !== 4 || (typeof input.dims[1] === 'number' && input.dims[1] !== 3)) {
       throw coded('MODEL_INPUT_UNSUPPORTED', `${path}.modelFile: input ${input.name} is ${input.type}${JSON.stringify(input.dims)}; expected float32 [N,3,H,W]`);
     }
@@ -115,7 +163,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
       format = detectOutputFormat(output.dims, meta, {
         ...(node.outputFormat ? { override: node.outputFormat } : {}),
         ...(names ? { numClasses: names.length } : {}),
-        ...(declaredTask ? { task: declaredTask } : {}),
+        ...(declaredTask && declaredTask !== 'ocr' ? { task: declaredTask } : {}),
       });
     } catch (err) {
       if (err instanceof CodedError) throw err.withMessage(`${path}.modelFile (${node.modelFile}): ${err.message}`);
@@ -135,5 +183,37 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
       softmax: node.softmax ?? 'auto',
     };
     return { task, classNames: names, bytes: files.bytes, model };
+  }
+
+  private loadOcr(node: PipelineNode, path: string, files: LoadedNode, session: SessionSpec, reply: LoadReply, side: { charset: OcrCharsetSpec; config?: PlateOcrConfig }): LoadedModel<PoolModel> {
+    const input = reply.inputs[0]!;
+    const output = reply.outputs[0]!;
+    let layout;
+    try {
+      layout = detectOcrLayout(input, output, {
+        ...side.charset,
+        ...(side.config ? { height: side.config.height, width: side.config.width, channels: side.config.colorMode === 'grayscale' ? 1 : 3 } : {}),
+      });
+    } catch (err) {
+      if (err instanceof CodedError) throw err.withMessage(`${path}.modelFile (${node.modelFile}): ${err.message}`);
+      throw err;
+    }
+    const pre = node.preprocess ?? {};
+    // PaddleOCR recognisers are trained on OpenCV (BGR) images scaled to [-1, 1].
+    const ctc = layout.layout === 'ctc';
+    const model: PoolModel = {
+      session,
+      format: ctc ? 'ocr-ctc' : 'ocr-slots',
+      inputName: input.name,
+      fit: { width: layout.width, height: layout.height, resize: pre.resize ?? 'stretch', padValue: pre.padValue ?? 0 },
+      norm: { channelOrder: pre.channelOrder ?? (ctc ? 'bgr' : 'rgb'), mean: pre.mean ?? (ctc ? [0.5, 0.5, 0.5] : [0, 0, 0]), std: pre.std ?? (ctc ? [0.5, 0.5, 0.5] : [1, 1, 1]) },
+      iouThreshold: 0,
+      softmax: false,
+      ocr: { layout: layout.layout, input: layout.input, channels: layout.channels, charset: side.charset, dynamicWidth: ctc && typeof input.dims[3] !== 'number',
+        maxWidth: ctc ? Math.max(layout.width, 320) : layout.width,
+        ...(!ctc && typeof output.dims[1] === 'number' ? { slots: output.dims[1] } : {}),
+      },
+    };
+    return { task: 'ocr', classNames: [], bytes: files.bytes, model };
   }
 }

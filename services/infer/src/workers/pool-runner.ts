@@ -4,8 +4,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { toSourceBox, toSourcePoint } from '../inference/letterbox.js';
-import type { Box } from '../inference/types.js';
-import type { FrameImage } from '../images/frame-image.js';
+import type { Box, TextRead } from '../inference/types.js';
+import type { FitTarget, FrameImage } from '../images/frame-image.js';
 import type { NodeRunner } from '../pipeline/ports.js';
 import type { Detection } from '../pipeline/types.js';
 import type { PoolModel, PoolNode } from './pool-model.js';
@@ -16,12 +16,13 @@ export class PoolNodeRunner implements NodeRunner<PoolModel, FrameImage> {
 
   async detect(node: PoolNode, image: FrameImage, minConfidence: number): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
     const model = node.model;
-    if (model.format === 'classify') throw new Error(`${node.spec.modelId} is not a detector`);
+    if (model.format === 'classify' || model.format === 'ocr-slots' || model.format === 'ocr-ctc') throw new Error(`${node.spec.modelId} is not a detector`);
+    const format = model.format;
     const { fitted, input, fitMs } = await this.prepare(node, image);
     const reply = await this.pool.detect({
       kind: 'detect',
       ...input,
-      format: model.format,
+      format,
       confThreshold: minConfidence,
       iouThreshold: model.iouThreshold,
       classFilter: node.classFilter,
@@ -53,6 +54,31 @@ export class PoolNodeRunner implements NodeRunner<PoolModel, FrameImage> {
     return { fitted, input, fitMs: performance.now() - t0 };
   }
 
+  async read(node: PoolNode, image: FrameImage): Promise<{ read: TextRead; timings: { preprocess: number; inference: number } }> {
+    const model = node.model;
+    const ocr = model.ocr;
+    if (!ocr) throw new Error(`${node.spec.modelId} is not a text reader`);
+    const t0 = performance.now();
+    const fitted = await image.fitted(ocrFit(model, image));
+    const fitMs = performance.now() - t0;
+    const reply = await this.pool.ocr({
+      kind: 'ocr',
+      session: model.session,
+      pixels: fitted.pixels,
+      items: 1,
+      width: fitted.width,
+      height: fitted.height,
+      channels: ocr.channels,
+      input: ocr.input,
+      norm: model.norm,
+      inputName: model.inputName,
+      layout: ocr.layout,
+      charset: ocr.charset,
+    });
+    const read = reply.reads[0] ?? { text: '', characters: [] };
+    return { read, timings: { preprocess: fitMs + reply.tensorMs, inference: reply.inferMs + reply.decodeMs } };
+  }
+
   async classify(node: PoolNode, image: FrameImage): Promise<{ className: string; confidence: number; timings: { preprocess: number; inference: number } }> {
     const { input, fitMs } = await this.prepare(node, image);
     const reply = await this.pool.classify({ kind: 'classify', ...input, softmax: node.model.softmax });
@@ -62,6 +88,18 @@ export class PoolNodeRunner implements NodeRunner<PoolModel, FrameImage> {
       timings: { preprocess: fitMs + reply.tensorMs, inference: reply.inferMs },
     };
   }
+}
+
+/**
+ * The node's model input for an OCR crop: fixed-size models get their size; a CTC model
+ * with a dynamic width gets the crop's own aspect at its fixed height, so a short plate is
+ * not stretched across a 320-pixel line.
+ */
+export function ocrFit(model: PoolModel, image: { width: number; height: number }): FitTarget {
+  const ocr = model.ocr;
+  if (!ocr?.dynamicWidth) return model.fit;
+  const width = Math.max(16, Math.min(ocr.maxWidth, Math.round((model.fit.height * image.width) / Math.max(1, image.height))));
+  return { ...model.fit, width };
 }
 
 /** float32 scores carry noise digits (0.8999999761…) that say nothing. */

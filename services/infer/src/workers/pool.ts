@@ -4,7 +4,7 @@
  * no request pays for a lazy session creation.
  */
 import { Piscina } from 'piscina';
-import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, LoadReply, LoadTask, SessionSpec } from './tasks.js';
+import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, LoadReply, LoadTask, OcrReply, OcrTask, SessionSpec } from './tasks.js';
 
 export interface PoolOptions {
   workers: number;
@@ -49,7 +49,7 @@ export class InferencePool {
     return this.piscina.queueSize;
   }
 
-  private async submit<R>(task: WithoutLive<LoadTask | DetectTask | ClassifyTask>): Promise<R> {
+  private async submit<R>(task: WithoutLive<LoadTask | DetectTask | ClassifyTask | OcrTask>): Promise<R> {
     return (await this.piscina.run({ ...task, live: this.live })) as R;
   }
 
@@ -85,6 +85,10 @@ export class InferencePool {
 
   classify(task: WithoutLive<ClassifyTask>): Promise<ClassifyReply> {
     return this.submit<ClassifyReply>(task);
+  }
+
+  ocr(task: WithoutLive<OcrTask>): Promise<OcrReply> {
+    return this.submit<OcrReply>(task);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 /** Messages between the main thread and the onnxruntime worker threads. */
-import type { OutputFormat, RawDetection } from '../inference/types.js';
+import type { OcrLayout, OutputFormat, RawDetection, TextRead } from '../inference/types.js';
 import type { Placement } from '../inference/letterbox.js';
 
 export interface SessionSpec {
@@ -70,7 +70,42 @@ export interface ClassifyTask extends RunTaskBase {
   softmax: boolean | 'auto';
 }
 
-export type WorkerTask = LoadTask | DetectTask | ClassifyTask;
+/** Characters of a text reader; sent with every task, kept per session by the worker. */
+export interface OcrCharsetSpec {
+  alphabet?: string[];
+  padChar?: string;
+  dictionary?: string[];
+}
+
+/**
+ * A text read: `items` images of the same size, interleaved RGB back to back, run as one
+ * batch. uint8-nhwc feeds the pixels as they are (fast-plate-ocr scales inside its graph);
+ * float32-nchw normalises like the other float models.
+ */
+export interface OcrTask {
+  kind: 'ocr';
+  session: SessionSpec;
+  live: LiveSet;
+  pixels: Uint8Array;
+  items: number;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  input: 'uint8-nhwc' | 'float32-nchw';
+  norm: Normalisation;
+  inputName: string;
+  layout: OcrLayout;
+  charset: OcrCharsetSpec;
+}
+
+export interface OcrReply {
+  reads: TextRead[];
+  tensorMs: number;
+  inferMs: number;
+  decodeMs: number;
+}
+
+export type WorkerTask = LoadTask | DetectTask | ClassifyTask | OcrTask;
 
 export interface DetectReply {
   detections: RawDetection[];

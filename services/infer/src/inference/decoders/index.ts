@@ -5,8 +5,10 @@
  * - yolov5.ts   `[1, N, 5+nc]`, also with landmark pairs (HyperLPR plates)
  * - end2end.ts  `[1, N, 6]` with NMS inside the model
  * - classify.ts `[1, nc]`
+ * - ocr.ts      text readers: fixed slots (ocr-slots.ts) and CTC (ocr-ctc.ts)
  * detect-format.ts picks one for a model at load time; registry.ts dispatches per frame.
  */
 export { detectOutputFormat, type FormatOptions } from './detect-format.js';
 export { decodeDetections, type DetectionDecoder } from './registry.js';
 export { decodeClassification, isProbabilityDistribution, softmax } from './classify.js';
+export { decodeText, detectOcrLayout, type OcrCharset, type OcrModelLayout, type OcrTensorInfo } from './ocr.js';
