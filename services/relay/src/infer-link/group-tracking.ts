@@ -59,6 +59,16 @@ export function detectionsOf(result: unknown): TrackInput[] {
   return out;
 }
 
+/** Whether a result tree holds a plate reader's answer (an OCR node: `characters`, or a `reason` for no read). */
+export function readsPlates(result: unknown, depth = 0): boolean {
+  if (!result || typeof result !== 'object' || depth > 8) return false;
+  const r = result as { characters?: unknown; text?: unknown; branch_results?: unknown };
+  if (Array.isArray(r.characters) || (r.text === null && 'reason' in r)) return true;
+  const branches = r.branch_results;
+  if (!branches || typeof branches !== 'object') return false;
+  return Object.values(branches as Record<string, unknown>).some((b) => readsPlates(b, depth + 1));
+}
+
 export class GroupTracking {
   /** Unknown until the first answer; then whether the pipeline tracks. */
   enabled: boolean | undefined;
@@ -136,7 +146,7 @@ export class GroupTracking {
   onFullRun(run: FullRun, answer: InferAnswer): RunOutcome {
     this.onEvent('fullRun');
     if (!this.visits) return { kind: 'none', why: 'not tracking' };
-    const outcome = this.visits.onFullRun(run.visitId, answer.detection);
+    const outcome = this.visits.onFullRun(run.visitId, answer.detection, readsPlates(answer.result));
     if (outcome.kind === 'event') this.onEvent('event');
     if (outcome.kind === 'patch') this.onEvent('patch');
     if (outcome.kind === 'none') this.logger.debug({ group: this.groupKey, visit: run.visitId, why: outcome.why }, 'full run sends nothing');

@@ -73,3 +73,32 @@ test('readsOf: string fields with their confidence, or the detection confidence'
     carBrand: { value: 'Honda', confidence: 0.95 },
   });
 });
+
+test('plates: reads are fused across runs (one bad read does not decide); a changed plate is a patch', () => {
+  const { tracker, visits } = trackingSettings({ maxRuns: 5 }, W, H);
+  const g = new GroupVisits<number>(tracker, visits);
+  const due = settle(g, [200, 100, 400, 250], 5).flatMap((o) => o.due)[0]!;
+  const run = (text: string, c: number) => g.onFullRun(due.visitId, { class: 'car', confidence: 0.9, licensePlateText: text, licensePlateConfidence: c }, true);
+  const first = run('DR6865I', 0.6);
+  assert.equal(first.kind, 'event');
+  assert.equal((first as { detection: Record<string, unknown> }).detection.licensePlateText, 'DR6865I');
+  const second = run('DR68651', 0.95);
+  const third = run('DR68651', 0.97);
+  const patches = [second, third].filter((r) => r.kind === 'patch');
+  assert.equal(patches.length, 1, JSON.stringify([second, third]));
+  const changed = (patches[0] as { changed: Record<string, unknown> }).changed;
+  assert.equal(changed.licensePlateText, 'DR68651');
+  assert.equal(typeof changed.licensePlateConfidence, 'number');
+  assert.equal(Object.keys(changed).length, 2, 'only the plate changed');
+});
+
+test('a visit whose runs read no plate yet runs again on any better frame', () => {
+  const { tracker, visits } = trackingSettings({ maxRuns: 3 }, W, H);
+  const g = new GroupVisits<number>(tracker, visits);
+  const small: [number, number, number, number] = [300, 150, 360, 200];
+  const due = settle(g, small, 3).flatMap((o) => o.due)[0]!;
+  assert.equal(g.onFullRun(due.visitId, { class: 'car', confidence: 0.9 }, true).kind, 'event');
+  // Slightly bigger (not 1.25x better) frames, seconds later: due again because no plate was read.
+  const later = Array.from({ length: 8 }, (_, i) => g.onDetections([{ box: [298 - i, 149 - i, 362 + i, 201 + i], score: 0.9, className: 'car' }], i, W, H, 4 + i * 0.5));
+  assert.ok(later.flatMap((o) => o.due).length >= 1);
+});

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { FlatDetection } from '@detector-worker/shared/protocol/messages';
 import type { TrackingConfig } from '@detector-worker/shared/pipeline/schema';
 import { addReads, changedValues, fused, type AttributeRead, type AttributeVotes } from './fusion.js';
+import { fusePlates, MAX_FUSED_READS, type PlateRead } from './plate-fusion.js';
 import type { Box, Point } from './geometry.js';
 import { DEFAULT_TRACKER_CONFIG, Tracker, type TrackInput, type TrackerConfig } from './tracker.js';
 import { DEFAULT_VISIT_CONFIG, VisitBook, type Visit, type VisitConfig } from './visits.js';
@@ -20,6 +21,8 @@ export interface VisitRecord<F> {
   id: string;
   visit: Visit<F>;
   votes: AttributeVotes;
+  /** Every plate read of its runs, fused by similarity rather than by vote. */
+  plateReads: PlateRead[];
   /** The flat detection of the latest full run that found the vehicle, with fused attributes. */
   detection: FlatDetection | null;
   eventSent: boolean;
@@ -62,12 +65,16 @@ export function zoneInPixels(zone: readonly (readonly [number, number])[], width
   return zone.map(([x, y]) => (normalised ? [x * width, y * height] : [x, y]) as Point);
 }
 
+/** The plate fields of the CMS detection: fused by plate-fusion.ts, not by vote. */
+const PLATE_TEXT = 'licensePlateText';
+const PLATE_CONFIDENCE = 'licensePlateConfidence';
+
 /** Classifier reads in a flat detection: `key` with `keyConfidence`, plus the class itself. */
 export function readsOf(detection: FlatDetection): Record<string, AttributeRead> {
   const reads: Record<string, AttributeRead> = {};
   const base = typeof detection.confidence === 'number' ? detection.confidence : 1;
   for (const [key, value] of Object.entries(detection)) {
-    if (typeof value !== 'string' || key.endsWith('Confidence')) continue;
+    if (typeof value !== 'string' || key.endsWith('Confidence') || key === PLATE_TEXT) continue;
     const c = detection[`${key}Confidence`];
     reads[key] = { value, confidence: typeof c === 'number' ? c : base };
   }
@@ -97,7 +104,7 @@ export class GroupVisits<F> {
     const update = this.book.update(this.tracker.update(detections, time), frame, width, height, time);
     const out: DetectionsOutcome<F> = { started: [], ended: [], due: [] };
     for (const visit of update.started) {
-      const record: VisitRecord<F> = { id: `v-${this.prefix}-${visit.trackId}`, visit, votes: new Map(), detection: null, eventSent: false, runsAnswered: 0 };
+      const record: VisitRecord<F> = { id: `v-${this.prefix}-${visit.trackId}`, visit, votes: new Map(), plateReads: [], detection: null, eventSent: false, runsAnswered: 0 };
       this.records.set(visit.trackId, record);
       this.byId.set(record.id, record);
       out.started.push(record);
@@ -120,8 +127,11 @@ export class GroupVisits<F> {
     return out;
   }
 
-  /** A full run of a visit answered; what the CMS should get. */
-  onFullRun(visitId: string, detection: FlatDetection | null): RunOutcome {
+  /**
+   * A full run of a visit answered; what the CMS should get. `readsPlates`: the pipeline has a
+   * plate reader, so a visit without a plate yet asks for another run on any better frame.
+   */
+  onFullRun(visitId: string, detection: FlatDetection | null, readsPlates = false): RunOutcome {
     const record = this.byId.get(visitId) ?? this.ending.get(visitId);
     if (!record) return { kind: 'none', why: 'the visit already ended' };
     if (this.ending.has(visitId) && (detection || record.runsAnswered + 1 >= record.visit.runs)) this.ending.delete(visitId);
@@ -135,6 +145,21 @@ export class GroupVisits<F> {
       merged[key] = read.value;
       if (key !== 'class' && `${key}Confidence` in detection) merged[`${key}Confidence`] = read.confidence;
     }
+    // Plates: one bad frame must not decide, and similar reads (DR68651 / DR6865I) are one plate.
+    const plateBefore = fusePlates(record.plateReads);
+    const text = detection[PLATE_TEXT];
+    if (typeof text === 'string' && text && record.plateReads.length < MAX_FUSED_READS) {
+      const c = detection[PLATE_CONFIDENCE];
+      record.plateReads.push({ text, confidence: typeof c === 'number' ? c : typeof detection.confidence === 'number' ? detection.confidence : 1 });
+    }
+    const plate = fusePlates(record.plateReads);
+    if (plate) {
+      merged[PLATE_TEXT] = plate.text;
+      merged[PLATE_CONFIDENCE] = plate.confidence;
+      if (plate.text !== plateBefore?.text) after[PLATE_TEXT] = { value: plate.text, confidence: plate.confidence };
+      if (plateBefore) before[PLATE_TEXT] = { value: plateBefore.text, confidence: plateBefore.confidence };
+    }
+    record.visit.wantsBetterRead = readsPlates && !plate;
     record.detection = merged;
     if (!record.eventSent) {
       record.eventSent = true;
@@ -145,8 +170,8 @@ export class GroupVisits<F> {
     const patch: FlatDetection = {};
     for (const key of changed) {
       patch[key] = merged[key] ?? null;
-      const c = merged[`${key}Confidence`];
-      if (c !== undefined) patch[`${key}Confidence`] = c;
+      const c = merged[key === PLATE_TEXT ? PLATE_CONFIDENCE : `${key}Confidence`];
+      if (c !== undefined) patch[key === PLATE_TEXT ? PLATE_CONFIDENCE : `${key}Confidence`] = c;
     }
     return { kind: 'patch', changed: patch };
   }

@@ -48,6 +48,8 @@ export interface Visit<F> {
   best: { frame: F; box: Box; score: number; quality: number; at: number; good: boolean } | null;
   /** When its anchor left the zone (the track still seen); null while inside. */
   outsideSince: number | null;
+  /** Its runs have not read what the pipeline reads (a plate): any better frame runs again. */
+  wantsBetterRead?: boolean;
 }
 
 export interface VisitUpdate<F> {
@@ -162,7 +164,8 @@ export class VisitBook<F> {
       return null;
     }
     if (visit.lastRunAt !== null && time - visit.lastRunAt < this.config.minRerunIntervalSec) return null;
-    if (best.quality >= visit.lastRunQuality * this.config.rerunGain && best.at > (visit.lastRunAt ?? -Infinity)) return { visit, frame: best.frame, box: best.box };
+    const gain = visit.wantsBetterRead ? 1 : this.config.rerunGain;
+    if (best.quality >= visit.lastRunQuality * gain && best.at > (visit.lastRunAt ?? -Infinity)) return { visit, frame: best.frame, box: best.box };
     return null;
   }
 }
