@@ -105,7 +105,7 @@ for (const renderName of Object.keys(RENDERS) as RenderName[]) {
       assert.deepEqual(ids.filter((x, i) => ids.indexOf(x) !== i), [], 'duplicate objects');
       const kinds = (kind: string) => ofKind(objects, kind).map((o) => o.metadata.name).sort();
       assert.deepEqual(kinds('Deployment'), ['infer', 'relay']);
-      assert.deepEqual(kinds('Service'), ['infer', 'relay']);
+      assert.deepEqual(kinds('Service'), ['infer', 'infer-headless', 'relay']);
       assert.deepEqual(kinds('HorizontalPodAutoscaler'), ['infer']);
       assert.deepEqual(kinds('PodDisruptionBudget'), ['infer', 'relay']);
       assert.ok(ofKind(objects, 'NetworkPolicy').length >= 1);
@@ -302,7 +302,7 @@ for (const renderName of Object.keys(RENDERS) as RenderName[]) {
       assert.ok(relayAllowed, 'relay pods must be allowed to reach infer');
     });
 
-    test('relay: headless Service for per-pod CMS connections, INFER_URL at the infer Service, config file mounted', () => {
+    test('relay: headless Service for per-pod CMS connections, INFER_URL at the headless infer Service, config file mounted', () => {
       const objects = render(renderName);
       const { pod, container } = serviceWorkload(objects, 'relay');
       const env = containerEnv(objects, container);
@@ -320,6 +320,8 @@ for (const renderName of Object.keys(RENDERS) as RenderName[]) {
       const inferPorts = (inferService.spec as { ports: { port: number }[] }).ports.map((p) => p.port);
       assert.ok(inferPorts.includes(Number(inferUrl.port || 80)), `INFER_URL port ${inferUrl.port} is not a port of Service ${inferService.metadata.name}`);
       assert.ok(selectorMatches(labelSelector(inferService, ['spec', 'selector']), podLabels(find(objects, 'Deployment', 'infer')!)), 'INFER_URL reaches the infer pods');
+      assert.equal((inferService.spec as { clusterIP?: string }).clusterIP, 'None', 'INFER_URL names a headless Service: the relay discovers each infer pod and routes models to them');
+      assert.equal(inferUrl.protocol, 'http:', 'the relay expands http host names only (an https certificate names the host)');
       assert.equal(env.get('INFER_TOKEN')?.from, 'secret', 'the relay sends the infer token from the shared Secret');
 
       // RELAY_CONFIG names a file of a ConfigMap volume; its keys are the ones the relay reads.

@@ -27,6 +27,7 @@ export function expectation(schema: TSchema): string {
   const { type, minimum, maximum, format } = schema as { type?: unknown; minimum?: number; maximum?: number; format?: string };
   if (type === 'boolean') return 'true/false (1/0, yes/no, on/off)';
   if (format === 'http-url') return 'an http(s) URL';
+  if (format === 'http-url-list') return 'one or more http(s) URLs, comma-separated';
   if (type === 'integer' || type === 'number') {
     const what = type === 'integer' ? 'an integer' : 'a number';
     if (minimum !== undefined && maximum !== undefined) return `${what} between ${minimum} and ${maximum}`;
@@ -63,12 +64,17 @@ function coerce(name: string, value: string, schema: TSchema): unknown {
 
 // env-schema's own options, but the first bad variable is enough for the message, and one format of ours.
 const ajv = new Ajv({ removeAdditional: true, useDefaults: true, coerceTypes: true, allowUnionTypes: true, addUsedSchema: false, keywords: [envSchema.keywords.separator] });
-ajv.addFormat('http-url', (text: string) => {
+const isHttpUrl = (text: string): boolean => {
   try {
     return ['http:', 'https:'].includes(new URL(text).protocol);
   } catch {
     return false;
   }
+};
+ajv.addFormat('http-url', isHttpUrl);
+ajv.addFormat('http-url-list', (text: string) => {
+  const items = splitList(text);
+  return items.length > 0 && items.every(isHttpUrl);
 });
 
 // env-schema sets additionalProperties on the schema it gets: give it a copy, the same one each time so Ajv compiles once.

@@ -30,6 +30,7 @@ test('defaults: the documented values', () => {
     host: '0.0.0.0',
     port: 8000,
     inferUrl: 'http://127.0.0.1:8080',
+    inferDnsRefreshMs: 10_000,
     inferToken: undefined,
     relayToken: undefined,
     heartbeatIntervalMs: 2000,
@@ -65,7 +66,9 @@ test('bad values name the variable, or the file key when the value came from the
   assert.match(configError({ RELAY_PORT: 'eighty' }).message, /^RELAY_PORT="eighty" is invalid: expected an integer/);
   assert.match(configError({ TARGET_FPS: '61' }).message, /^TARGET_FPS="61" is invalid: expected a number/);
   assert.match(configError({ MAX_RETRIES: '-2' }).message, /^MAX_RETRIES="-2" is invalid/);
-  assert.match(configError({ INFER_URL: 'ftp://x' }).message, /^INFER_URL="ftp:\/\/x" is invalid: expected an http\(s\) URL/);
+  assert.match(configError({ INFER_URL: 'ftp://x' }).message, /^INFER_URL="ftp:\/\/x" is invalid: expected one or more http\(s\) URLs, comma-separated/);
+  assert.match(configError({ INFER_URL: 'http://a:8080,nope' }).message, /^INFER_URL=/);
+  assert.equal(loadRelayConfig({ INFER_URL: 'http://infer-a:8080, http://infer-b:8080' }).inferUrl, 'http://infer-a:8080, http://infer-b:8080');
   const fromFile = configError({ RELAY_CONFIG: file('bad.json', { target_fps: 'fast' }) });
   assert.match(fromFile.message, /^target_fps in RELAY_CONFIG=.*bad\.json: "fast" is invalid: expected a number/);
   assert.deepEqual(fromFile.details, { variable: 'RELAY_CONFIG', key: 'target_fps' });

@@ -12,7 +12,9 @@ import { coded } from './error-codes.js';
 export interface RelayConfig {
   host: string;
   port: number;
+  /** INFER_URL: one infer URL or several, comma-separated. */
   inferUrl: string;
+  inferDnsRefreshMs: number;
   inferToken: string | undefined;
   /** Token the CMS must present (query `token` or bearer header), when set. */
   relayToken: string | undefined;
@@ -56,7 +58,8 @@ const num = (defaultValue: number, minimum: number, description: string, maximum
 export const RelayEnv = Type.Object({
   RELAY_HOST: Type.String({ default: '0.0.0.0', description: 'relay bind address' }),
   RELAY_PORT: int(8000, 0, 'relay WebSocket + HTTP port', 65535),
-  INFER_URL: Type.String({ default: 'http://127.0.0.1:8080', format: 'http-url', description: 'where the relay reaches infer' }),
+  INFER_URL: Type.String({ default: 'http://127.0.0.1:8080', format: 'http-url-list', description: 'where the relay reaches infer: one URL or several, comma-separated; an http host name stands for every address it resolves to (a headless Service)' }),
+  INFER_DNS_REFRESH_MS: int(10_000, 500, 'how often infer host names are looked up again'),
   INFER_TOKEN: Type.Optional(Type.String({ description: 'bearer token sent to infer' })),
   RELAY_TOKEN: Type.Optional(Type.String({ description: 'token the CMS must present' })),
   RELAY_CONFIG: Type.Optional(Type.String({ description: 'path of an original-style config.json; environment variables win' })),
@@ -119,6 +122,7 @@ function fromEnv(merged: Env): RelayConfig {
     host: e.RELAY_HOST,
     port: e.RELAY_PORT,
     inferUrl: e.INFER_URL,
+    inferDnsRefreshMs: e.INFER_DNS_REFRESH_MS,
     inferToken: e.INFER_TOKEN,
     relayToken: e.RELAY_TOKEN,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,

@@ -17,7 +17,9 @@ import { CameraHub } from './cameras/camera-hub.js';
 import { CmsLink } from './cms/cms-link.js';
 import { resultMessage } from './cms/result-message.js';
 import { SystemUsage } from './system/system-usage.js';
-import { InferClient } from './infer-link/infer-client.js';
+import { splitList } from '@detector-worker/shared/config';
+import { InferEndpoints } from './infer-link/infer-endpoints.js';
+import { InferRouter } from './infer-link/infer-router.js';
 import { FrameGroups } from './infer-link/frame-groups.js';
 import { SubscriptionRegistry, type Subscription } from './subscriptions/registry.js';
 import { registerHttpRoutes } from './http/routes.js';
@@ -49,7 +51,9 @@ export interface Relay extends RelayParts {
 /** Builds the relay without listening: `await relay.start()` opens the port. */
 export async function buildRelay(config: RelayConfig, logger: Logger = createLogger('relay')): Promise<BuiltRelay> {
   const hub = new CameraHub(config, logger.child({ component: 'cameras' }));
-  const client = new InferClient(config.inferUrl, config.inferToken, config.inferTimeoutMs);
+  // One or more infer replicas; each model goes to its replica on a bounded-load ring.
+  const endpoints = new InferEndpoints(splitList(config.inferUrl), { refreshMs: config.inferDnsRefreshMs, logger: logger.child({ component: 'infer-endpoints' }) });
+  const client = new InferRouter(() => endpoints.current(), { token: config.inferToken, timeoutMs: config.inferTimeoutMs });
   const metrics = new RelayMetrics();
   const groups = new FrameGroups<Subscription>(
     hub,
@@ -103,10 +107,11 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
     hub,
     cms: link,
     start: async () => {
+      await endpoints.start();
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
-      logger.info({ port, inferUrl: config.inferUrl }, 'relay listening');
+      logger.info({ port, inferUrl: config.inferUrl, inferEndpoints: endpoints.current() }, 'relay listening');
       return { url: `http://127.0.0.1:${port}`, port };
     },
     close: () => {
@@ -116,6 +121,7 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
         registry.clear();
         await hub.stopAll();
         await app.close();
+        endpoints.stop();
         await client.close();
       })();
       return closed;

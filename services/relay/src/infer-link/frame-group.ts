@@ -57,7 +57,8 @@ export interface GroupResult<M extends GroupMember = GroupMember> {
 }
 
 export interface FrameGroupDeps<M extends GroupMember = GroupMember> {
-  client: InferClient;
+  /** One infer (InferClient) or a router over replicas (InferRouter). */
+  client: Pick<InferClient, 'infer'>;
   logger: Logger;
   jpegQuality: number;
   onResult: (r: GroupResult<M>) => void;
