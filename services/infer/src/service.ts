@@ -41,6 +41,8 @@ export interface InferAnswer {
   timings: InferTimings;
   /** The root node's tracking settings, for the relay. */
   tracking?: TrackingConfig;
+  /** The root detector's input size: larger detect-stage images only cost decoding. */
+  modelInput?: { width: number; height: number };
 }
 
 /** One request's place in the in-flight count; release() is idempotent. */
@@ -165,6 +167,7 @@ export class InferService {
           detection: options.stage === 'detect' ? null : cmsDetection(lease.pipeline.file.cmsDetection, run.result, context),
           result: run.result,
           ...(lease.pipeline.file.pipeline.tracking ? { tracking: lease.pipeline.file.pipeline.tracking } : {}),
+          modelInput: { width: lease.pipeline.root.model.fit.width, height: lease.pipeline.root.model.fit.height },
           actions: run.actions,
           timings: { decode: ms(t1 - t0), modelWait: ms(t2 - t1), preprocess: ms(preprocess), inference: ms(inference), nodes: roundNodes(run.nodes), actions: ms(actionsMs), total: ms(total) },
         };

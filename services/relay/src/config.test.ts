@@ -31,6 +31,7 @@ test('defaults: the documented values', () => {
     port: 8000,
     inferUrl: 'http://127.0.0.1:8080',
     inferDnsRefreshMs: 10_000,
+    idleDetectIntervalMs: 3000,
     inferToken: undefined,
     relayToken: undefined,
     heartbeatIntervalMs: 2000,

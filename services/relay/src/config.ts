@@ -15,6 +15,8 @@ export interface RelayConfig {
   /** INFER_URL: one infer URL or several, comma-separated. */
   inferUrl: string;
   inferDnsRefreshMs: number;
+  /** Quiet scenes (no track, no motion): a detect frame at most this often. */
+  idleDetectIntervalMs: number;
   inferToken: string | undefined;
   /** Token the CMS must present (query `token` or bearer header), when set. */
   relayToken: string | undefined;
@@ -60,6 +62,7 @@ export const RelayEnv = Type.Object({
   RELAY_PORT: int(8000, 0, 'relay WebSocket + HTTP port', 65535),
   INFER_URL: Type.String({ default: 'http://127.0.0.1:8080', format: 'http-url-list', description: 'where the relay reaches infer: one URL or several, comma-separated; an http host name stands for every address it resolves to (a headless Service)' }),
   INFER_DNS_REFRESH_MS: int(10_000, 500, 'how often infer host names are looked up again'),
+  IDLE_DETECT_INTERVAL_MS: int(3000, 0, 'while a tracking group sees no vehicle and no motion, a detect frame at most this often (0: every frame)'),
   INFER_TOKEN: Type.Optional(Type.String({ description: 'bearer token sent to infer' })),
   RELAY_TOKEN: Type.Optional(Type.String({ description: 'token the CMS must present' })),
   RELAY_CONFIG: Type.Optional(Type.String({ description: 'path of an original-style config.json; environment variables win' })),
@@ -123,6 +126,7 @@ function fromEnv(merged: Env): RelayConfig {
     port: e.RELAY_PORT,
     inferUrl: e.INFER_URL,
     inferDnsRefreshMs: e.INFER_DNS_REFRESH_MS,
+    idleDetectIntervalMs: e.IDLE_DETECT_INTERVAL_MS,
     inferToken: e.INFER_TOKEN,
     relayToken: e.RELAY_TOKEN,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,

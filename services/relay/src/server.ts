@@ -63,6 +63,7 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
       jpegQuality: config.jpegQuality,
       onLatency: (ms, ok, code) => metrics.observeInfer(ms, ok, code),
       onVisitEvent: (event, value) => metrics.observeVisit(event, value),
+      idleIntervalMs: config.idleDetectIntervalMs,
       onResult: (r) => {
         r.subscription.last = { detection: r.answer.detection, result: r.answer.result, at: Date.now() };
         const msg = resultMessage(r);

@@ -92,6 +92,12 @@ export const InferAnswerSchema = Type.Object({
   actions: Type.Array(ActionOutcomeSchema),
   timings: InferTimingsSchema,
   tracking: Type.Optional(Type.Union([TrackingSchema, Type.Null()], { description: "the pipeline's `tracking` settings (root node), for the relay's tracker; absent: the defaults" })),
+  modelInput: Type.Optional(
+    Type.Object(
+      { width: Type.Integer({ minimum: 1 }), height: Type.Integer({ minimum: 1 }) },
+      { description: "the root detector's input size: a caller may send detect-stage images no larger (the relay downscales them)" },
+    ),
+  ),
 });
 export type InferAnswer = Static<typeof InferAnswerSchema>;
 

@@ -18,7 +18,7 @@ function controlledClient() {
 }
 
 const ok = (detection: InferAnswer['detection'] = { carBrand: 'Honda' }): InferOutcome => ({ ok: true, answer: { modelId: '7', detection, result: null, actions: [], timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 } }, latencyMs: 5 });
-const frame = (seq: number, jpeg = Buffer.from([0xff, 0xd8, seq, 0xff, 0xd9])): Frame => ({ jpeg, capturedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)), seq });
+const frame = (seq: number, jpeg: Buffer = Buffer.from([0xff, 0xd8, seq, 0xff, 0xd9])): Frame => ({ jpeg, capturedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)), seq });
 /** A member as the group sees one; the session is mutable like a subscription's. */
 const member = (id: string, sessionId: string | number | null = null): { -readonly [K in keyof GroupMember]: GroupMember[K] } => ({ id, displayId: id.split(';')[0]!, sessionId });
 const settle = () => new Promise((r) => setImmediate(r));
@@ -76,7 +76,7 @@ test('one request for displays sharing the group; the answer fans out with each 
 test('an error backs the group off for Retry-After; it resumes with the newest frame', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   const { client, calls } = controlledClient();
-  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined });
+  const group = perFrame(new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined }));
   group.add(member('d;c'));
   group.onFrame(frame(1));
   await settle();
@@ -185,4 +185,23 @@ test('visits: detect-stage frames, one focused full run keyed by the visit, one 
   assert.equal(group.tracking.summary()[0]?.eventSent, true);
   group.close();
   assert.equal(group.stats.visitsEnded, 1);
+});
+
+test('idle gating: a quiet scene sends a detect frame every idle interval; motion brings full rate back at once', async () => {
+  const { client, requests } = autoClient(() => ({ detections: [] }), () => null);
+  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined, idleIntervalMs: 3000 });
+  group.add(member('d;c'));
+  const empty = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#505050' } }).jpeg().toBuffer();
+  const withCar = await sharp(empty).composite([{ input: { create: { width: 200, height: 120, channels: 3, background: '#f0f0f0' } }, left: 100, top: 150 }]).jpeg().toBuffer();
+  const feed = async (seq: number, jpeg: Buffer) => {
+    const before = group.stats.detectRequests + group.stats.framesIdle;
+    group.onFrame(frame(seq, jpeg));
+    for (let i = 0; i < 60 && group.stats.detectRequests + group.stats.framesIdle === before; i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  for (let seq = 1; seq <= 10; seq++) await feed(seq, empty);
+  assert.equal(requests.length, 4, 'frames 1 (probe), 2 (first thumbnail), 5 and 8 (idle rate)');
+  assert.equal(group.stats.framesIdle, 6);
+  await feed(11, withCar);
+  assert.equal(requests.length, 5, 'motion: sent at once');
+  group.close();
 });

@@ -7,12 +7,11 @@
  * decides the few full runs and the one event per visit; full runs go before frames.
  */
 import { randomUUID } from 'node:crypto';
-import sharp from 'sharp';
 import type { Logger } from '@detector-worker/shared/logging';
 import type { CropBox } from '@detector-worker/shared/protocol/messages';
 import type { Frame } from '../cameras/frame.js';
 import { backoffDelayMs } from '@detector-worker/shared/backoff';
-import { clampCrop } from './crop.js';
+import { cropJpeg, detectImage, motionThumbnail } from './frame-images.js';
 import { GroupTracking, type FullRun, type VisitEvent } from './group-tracking.js';
 import type { InferAnswer, InferClient, InferRequest } from './infer-client.js';
 
@@ -26,6 +25,8 @@ export interface GroupStats {
   /** Capture -> POST start of the last frame sent. */
   lastFrameAgeMs: number | null;
   lastResultAt: number | null;
+  /** Frames not sent because the scene was quiet (nothing tracked, nothing moving). */
+  framesIdle: number;
   /** Detect-stage requests, full runs, visits and their events (tracking mode). */
   detectRequests: number;
   fullRuns: number;
@@ -65,11 +66,13 @@ export interface FrameGroupDeps<M extends GroupMember = GroupMember> {
   onLatency?: (ms: number, ok: boolean, code: string) => void;
   /** Visits and requests of tracking groups (metrics). */
   onVisitEvent?: (event: VisitEvent, value?: number) => void;
+  /** While nothing is tracked and nothing moves, a detect frame at most this often (ms). */
+  idleIntervalMs?: number;
 }
 
 export class FrameGroup<M extends GroupMember = GroupMember> {
   private readonly members = new Map<string, M>();
-  readonly stats: GroupStats = { framesSeen: 0, framesSent: 0, framesDropped: 0, errors: {}, lastLatencyMs: null, lastFrameAgeMs: null, lastResultAt: null, detectRequests: 0, fullRuns: 0, visitsStarted: 0, visitsEnded: 0, visitEvents: 0 };
+  readonly stats: GroupStats = { framesSeen: 0, framesSent: 0, framesDropped: 0, errors: {}, lastLatencyMs: null, lastFrameAgeMs: null, lastResultAt: null, framesIdle: 0, detectRequests: 0, fullRuns: 0, visitsStarted: 0, visitsEnded: 0, visitEvents: 0 };
   readonly tracking: GroupTracking;
   private pending: Frame | undefined;
   private inFlight = false;
@@ -92,7 +95,7 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
       else if (event === 'ended') this.stats.visitsEnded++;
       else if (event === 'event') this.stats.visitEvents++;
       deps.onVisitEvent?.(event, value);
-    });
+    }, deps.idleIntervalMs);
   }
 
   /** Members join and leave through FrameGroups, which owns the groups. */
@@ -154,7 +157,14 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     const members = [...this.members.values()];
     const first = members[0];
     if (!first) return;
-    const jpeg = this.crop ? await cropJpeg(frame.jpeg, this.crop, this.deps.jpegQuality) : frame.jpeg;
+    // Until the pipeline says it does not track, frames go as the cheap detect stage.
+    const tracking = this.tracking.enabled !== false;
+    if (this.tracking.quiet && (this.deps.idleIntervalMs ?? 3000) > 0 && this.tracking.skipWhenIdle(await motionThumbnail(frame.jpeg, this.crop), frame.capturedAt.getTime())) {
+      this.stats.framesIdle++;
+      return;
+    }
+    const image = tracking ? await detectImage(frame.jpeg, this.crop, this.tracking.modelInput, this.deps.jpegQuality) : undefined;
+    const jpeg = tracking ? image?.jpeg : this.crop ? await cropJpeg(frame.jpeg, this.crop, this.deps.jpegQuality) : frame.jpeg;
     if (!jpeg) {
       this.count('CROP_OUTSIDE_FRAME');
       // Known only once frames arrive (the CMS does not know the resolution); said once.
@@ -164,12 +174,10 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
     this.stats.framesSent++;
     this.stats.lastFrameAgeMs = Date.now() - frame.capturedAt.getTime();
-    // Until the pipeline says it does not track, frames go as the cheap detect stage.
-    const tracking = this.tracking.enabled !== false;
     const answer = await this.request(jpeg, frame, first, { requestId: randomUUID(), ...(tracking ? { stage: 'detect' as const } : {}) });
     if (!answer) return;
-    if (tracking) {
-      await this.tracking.onDetect({ frame, jpeg }, answer, members.map((m) => m.id));
+    if (tracking && image) {
+      this.tracking.onDetect({ frame }, image, answer, members.map((m) => m.id));
       // The first answer said the pipeline does not track: this frame goes again, whole.
       if (this.tracking.enabled === false && !this.pending) this.pending = frame;
       return;
@@ -183,7 +191,10 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     const first = members[0];
     if (!first) return;
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
-    const answer = await this.request(run.at.jpeg, run.at.frame, first, { requestId: run.visitId, stage: 'full', focus: run.box });
+    // The full run sees the crop at full resolution: branches crop the car again, actions save it.
+    const jpeg = this.crop ? await cropJpeg(run.at.frame.jpeg, this.crop, this.deps.jpegQuality) : run.at.frame.jpeg;
+    if (!jpeg) return;
+    const answer = await this.request(jpeg, run.at.frame, first, { requestId: run.visitId, stage: 'full', focus: run.box });
     if (!answer) {
       this.tracking.retry(run);
       return;
@@ -237,12 +248,4 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
   private count(code: string): void {
     this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
   }
-}
-
-/** The crop of a JPEG frame as a JPEG; undefined when the crop lies outside the frame. */
-export async function cropJpeg(jpeg: Buffer, crop: CropBox, quality: number): Promise<Buffer | undefined> {
-  const meta = await sharp(jpeg).metadata();
-  const rect = clampCrop(crop, meta.width ?? 0, meta.height ?? 0);
-  if (!rect) return undefined;
-  return sharp(jpeg).extract(rect).jpeg({ quality }).toBuffer();
 }

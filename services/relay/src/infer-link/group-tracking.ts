@@ -6,19 +6,26 @@
  * then patches of changed attributes. The first answer says whether the pipeline tracks at
  * all (`tracking.enabled: false` gives back one event per frame with a detection).
  */
-import sharp from 'sharp';
 import type { Logger } from '@detector-worker/shared/logging';
 import type { FlatDetection } from '@detector-worker/shared/protocol/messages';
 import type { Frame } from '../cameras/frame.js';
 import type { Box } from '../tracking/geometry.js';
 import { GroupVisits, trackingSettings, type RunOutcome } from '../tracking/group-visits.js';
+import { MotionDetector } from '../tracking/motion.js';
 import type { Track, TrackInput } from '../tracking/tracker.js';
 import type { InferAnswer } from './infer-client.js';
 
-/** The frame a visit may be run on: the camera frame and the JPEG infer saw (the crop). */
+/** The frame a visit may be run on: the camera frame (a full run cuts its crop at full resolution). */
 export interface VisitFrame {
   frame: Frame;
-  jpeg: Buffer;
+}
+
+/** How a detect-stage image relates to the crop: its size in camera pixels and the scale back to them. */
+export interface DetectGeometry {
+  cropWidth: number;
+  cropHeight: number;
+  scaleX: number;
+  scaleY: number;
 }
 
 export interface FullRun {
@@ -45,8 +52,8 @@ const MAX_QUEUED_RUNS = 8;
 /** A failed full run is tried again this many times (same visit id: idempotent in infer). */
 export const MAX_RUN_ATTEMPTS = 3;
 
-/** Detections of a detect-stage result, from a hostile-until-checked answer. */
-export function detectionsOf(result: unknown): TrackInput[] {
+/** Detections of a detect-stage result, from a hostile-until-checked answer, in crop pixels. */
+export function detectionsOf(result: unknown, scaleX = 1, scaleY = 1): TrackInput[] {
   const r = result as { detections?: unknown } | null;
   if (!r || typeof r !== 'object' || !Array.isArray(r.detections)) return [];
   const out: TrackInput[] = [];
@@ -54,7 +61,7 @@ export function detectionsOf(result: unknown): TrackInput[] {
     const b = d?.bbox;
     if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v))) continue;
     if (typeof d.confidence !== 'number' || !Number.isFinite(d.confidence)) continue;
-    out.push({ box: [b[0], b[1], b[2], b[3]] as Box, score: d.confidence, className: typeof d.class === 'string' ? d.class : 'object' });
+    out.push({ box: [b[0] * scaleX, b[1] * scaleY, b[2] * scaleX, b[3] * scaleY] as Box, score: d.confidence, className: typeof d.class === 'string' ? d.class : 'object' });
   }
   return out;
 }
@@ -76,12 +83,35 @@ export class GroupTracking {
   private readonly queue: FullRun[] = [];
   lastTracks: readonly Track[] = [];
   lastDetectResult: unknown = null;
+  /** The root detector's input size (from infer's answers): detect images are shrunk to it. */
+  modelInput: { width: number; height: number } | undefined;
+  private readonly motion = new MotionDetector();
+  private lastDetectAt = -Infinity;
 
   constructor(
     private readonly groupKey: string,
     private readonly logger: Logger,
     private readonly onEvent: (event: VisitEvent, value?: number) => void,
+    /** While nothing is tracked and nothing moves, a detect frame at most this often. */
+    private readonly idleIntervalMs = 3000,
   ) {}
+
+  /** Whether the group tracks nothing now: the only time the motion gate may skip frames. */
+  get quiet(): boolean {
+    return this.enabled === true && this.lastTracks.length === 0;
+  }
+
+  /**
+   * Whether a frame of a quiet scene may be skipped: nothing tracked, nothing moving in the
+   * thumbnail, and a detect frame went out less than idleIntervalMs ago. A moving scene or a
+   * track brings the group back to full rate at once; the idle frames keep a parked car (which
+   * does not move) found.
+   */
+  skipWhenIdle(thumb: Uint8Array | undefined, at: number): boolean {
+    if (!this.quiet || !thumb || this.idleIntervalMs <= 0) return false;
+    const moving = this.motion.moving(thumb);
+    return !moving && at - this.lastDetectAt < this.idleIntervalMs;
+  }
 
   get queued(): number {
     return this.queue.length;
@@ -101,16 +131,13 @@ export class GroupTracking {
     this.queue.unshift({ ...run, attempts: run.attempts + 1 });
   }
 
-  /** A detect-stage answer for `at`. */
-  async onDetect(at: VisitFrame, answer: InferAnswer, members: readonly string[]): Promise<void> {
+  /** A detect-stage answer for `at`, whose image relates to the crop by `geometry`. */
+  onDetect(at: VisitFrame, geometry: DetectGeometry, answer: InferAnswer, members: readonly string[]): void {
     this.onEvent('detect');
-    let w = 0;
-    let h = 0;
-    try {
-      ({ width: w = 0, height: h = 0 } = await sharp(at.jpeg).metadata());
-    } catch {
-      // Infer read this image, so this is unlikely; without its size the frame cannot be tracked.
-    }
+    this.lastDetectAt = at.frame.capturedAt.getTime();
+    if (answer.modelInput) this.modelInput = answer.modelInput;
+    const w = geometry.cropWidth;
+    const h = geometry.cropHeight;
     if (!this.visits) {
       const settings = trackingSettings(answer.tracking ?? undefined, w, h);
       this.enabled = settings.enabled;
@@ -123,7 +150,7 @@ export class GroupTracking {
     }
     this.lastDetectResult = answer.result;
     const time = at.frame.capturedAt.getTime() / 1000;
-    const outcome = this.visits.onDetections(detectionsOf(answer.result), at, w, h, time);
+    const outcome = this.visits.onDetections(detectionsOf(answer.result, geometry.scaleX, geometry.scaleY), at, w, h, time);
     this.lastTracks = this.visits.tracker.active;
     for (const record of outcome.started) {
       this.onEvent('started');

@@ -1,8 +1,10 @@
 /**
  * Vehicle visits of one frame group: a confirmed track whose anchor (box bottom-centre) is in
- * the zone becomes a visit; the visit ends when its track is gone (lost for longer than the
+ * the zone and has come to rest there becomes a visit; the visit ends when its track is gone (lost for longer than the
  * tracker's timeout) or has stood outside the zone that long. A car parked for an hour is one
  * track, so one visit; a new car where the last one stood is a new track, so a new visit.
+ * "At rest" is what tells a car arriving at the pump from one driving past on the road through
+ * the same crop: its anchor moved less than a share of its width over the last second.
  *
  * Each visit keeps its best frame so far and says when a full pipeline run is due: the first
  * as soon as the car is seen well (confident, large, not cut by the frame edge) or after a
@@ -25,6 +27,12 @@ export interface VisitConfig {
   minRerunIntervalSec: number;
   /** A frame is good enough for the first run from this detection score. */
   goodScore: number;
+  /**
+   * A track starts a visit only once its anchor has moved less than `stillShare` of its box
+   * width over the last `stillSec` (0: at once): a car passing through the zone never rests.
+   */
+  stillSec: number;
+  stillShare: number;
 }
 
 export const DEFAULT_VISIT_CONFIG: VisitConfig = {
@@ -33,6 +41,10 @@ export const DEFAULT_VISIT_CONFIG: VisitConfig = {
   rerunGain: 1.25,
   minRerunIntervalSec: 2,
   goodScore: 0.6,
+  // Detector jitter moves a parked car's anchor by ~5 % of its width; a car creeping in at
+  // walking pace moves ~20 % of its width per second.
+  stillSec: 1,
+  stillShare: 0.15,
 };
 
 export interface Visit<F> {
@@ -72,6 +84,8 @@ export function frameQuality(box: Box, score: number, width: number, height: num
 
 export class VisitBook<F> {
   private readonly visits = new Map<number, Visit<F>>();
+  /** Recent anchors of tracks in the zone that are no visit yet (tentative ones too, so a car already still when confirmed starts at once). */
+  private readonly approach = new Map<number, Array<{ at: number; anchor: Point }>>();
 
   constructor(
     private readonly config: VisitConfig,
@@ -87,13 +101,16 @@ export class VisitBook<F> {
   update(tracks: TrackerUpdate, frame: F, width: number, height: number, time: number): VisitUpdate<F> {
     const out: VisitUpdate<F> = { started: [], ended: [], due: [] };
     for (const t of tracks.removed) this.end(t.id, 'track lost', out);
+    const alive = new Set<number>();
     for (const t of tracks.tracks) {
-      if (t.state === 'tentative') continue;
+      alive.add(t.id);
       let visit = this.visits.get(t.id);
       const inZone = this.inZone(t.box);
       if (!visit) {
-        // Only a track seen in the zone in this frame starts a visit.
-        if (!inZone || !t.matched) continue;
+        const still = this.cameToRest(t, inZone, time);
+        // Only a track seen at rest in the zone in this frame starts a visit.
+        if (t.state === 'tentative' || !inZone || !t.matched || !still) continue;
+        this.approach.delete(t.id);
         visit = { trackId: t.id, startedAt: time, lastSeen: time, box: t.box, className: t.className, runs: 0, lastRunAt: null, lastRunQuality: 0, best: null, outsideSince: null };
         this.visits.set(t.id, visit);
         out.started.push(visit);
@@ -114,6 +131,7 @@ export class VisitBook<F> {
       const due = this.dueRun(visit, time);
       if (due) out.due.push(due);
     }
+    for (const id of this.approach.keys()) if (!alive.has(id)) this.approach.delete(id);
     // A visit whose track matched nothing this frame may still be due (the wait ran out).
     for (const visit of this.visits.values()) {
       if (visit.lastSeen === time || out.due.some((d) => d.visit === visit)) continue;
@@ -132,9 +150,35 @@ export class VisitBook<F> {
 
   /** Ends every visit (the group closes). */
   endAll(): VisitUpdate<F>['ended'] {
+    this.approach.clear();
     const out: VisitUpdate<F> = { started: [], ended: [], due: [] };
     for (const id of [...this.visits.keys()]) this.end(id, 'track lost', out);
     return out.ended;
+  }
+
+  /**
+   * Records the anchor of a matched track in the zone; true when it moved less than
+   * stillShare of its width since the newest anchor at least stillSec old.
+   */
+  private cameToRest(t: Track, inZone: boolean, time: number): boolean {
+    if (!inZone) {
+      this.approach.delete(t.id);
+      return false;
+    }
+    if (!t.matched) return false;
+    const { stillSec, stillShare } = this.config;
+    if (stillSec <= 0) return true;
+    const anchor = anchorOf(t.box);
+    const samples = this.approach.get(t.id) ?? [];
+    samples.push({ at: time, anchor });
+    let ref = -1;
+    for (let i = 0; i < samples.length; i++) if (time - samples[i]!.at >= stillSec - 1e-6) ref = i;
+    // Older samples are never the reference again: the list stays about stillSec long.
+    if (ref > 0) samples.splice(0, ref);
+    this.approach.set(t.id, samples);
+    if (ref < 0) return false;
+    const from = samples[0]!.anchor;
+    return Math.hypot(anchor[0] - from[0], anchor[1] - from[1]) <= stillShare * (t.box[2] - t.box[0]);
   }
 
   private inZone(box: Box): boolean {

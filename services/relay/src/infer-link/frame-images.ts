@@ -1,0 +1,85 @@
+/**
+ * The images a frame group sends, cut from a camera frame with sharp. A full run gets the crop
+ * at full resolution (branches crop it again, actions may save it). A detect-stage request
+ * gets the crop shrunk to what the detector's input needs: infer would letterbox it down to
+ * that size anyway, so the extra pixels only cost JPEG decoding there, and shrinking here is
+ * cheap (libjpeg decodes at 1/2, 1/4 or 1/8 scale directly). Boxes that come back are mapped
+ * to crop pixels with the returned scale. A motion thumbnail is a tiny greyscale crop.
+ */
+import sharp from 'sharp';
+import type { CropBox } from '@detector-worker/shared/protocol/messages';
+import { clampCrop, type Rect } from './crop.js';
+
+export interface DetectImage {
+  jpeg: Buffer;
+  /** The crop in camera pixels: zone and boxes live in its pixels. */
+  cropWidth: number;
+  cropHeight: number;
+  /** Crop pixels per image pixel, per axis (1 when not shrunk). */
+  scaleX: number;
+  scaleY: number;
+}
+
+async function cropRect(jpeg: Buffer, crop: CropBox | undefined): Promise<{ rect: Rect | null; width: number; height: number }> {
+  const meta = await sharp(jpeg).metadata();
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  const rect = crop ? clampCrop(crop, width, height) : width > 1 && height > 1 ? { left: 0, top: 0, width, height } : null;
+  return { rect, width, height };
+}
+
+/** The crop of a JPEG frame as a JPEG; undefined when the crop lies outside the frame. */
+export async function cropJpeg(jpeg: Buffer, crop: CropBox, quality: number): Promise<Buffer | undefined> {
+  const { rect } = await cropRect(jpeg, crop);
+  if (!rect) return undefined;
+  return sharp(jpeg).extract(rect).jpeg({ quality }).toBuffer();
+}
+
+/**
+ * The detect-stage image: the crop (or the whole frame), shrunk to fit within `fit` (the
+ * detector's input) when it is larger; the frame as it is when nothing needs doing.
+ */
+export async function detectImage(jpeg: Buffer, crop: CropBox | undefined, fit: { width: number; height: number } | undefined, quality: number): Promise<DetectImage | undefined> {
+  const { rect, width: fw, height: fh } = await cropRect(jpeg, crop);
+  if (!rect) return undefined;
+  const s = fit ? Math.min(1, fit.width / rect.width, fit.height / rect.height) : 1;
+  if (s >= 1) {
+    const whole = rect.width === fw && rect.height === fh;
+    const out = whole ? jpeg : await sharp(jpeg).extract(rect).jpeg({ quality }).toBuffer();
+    return { jpeg: out, cropWidth: rect.width, cropHeight: rect.height, scaleX: 1, scaleY: 1 };
+  }
+  // Shrink the whole frame first (decoded at a reduced scale), then cut the crop from it.
+  const sw = Math.max(1, Math.round(fw * s));
+  const sh = Math.max(1, Math.round(fh * s));
+  const left = Math.min(sw - 1, Math.round(rect.left * s));
+  const top = Math.min(sh - 1, Math.round(rect.top * s));
+  const width = Math.max(1, Math.min(sw - left, Math.round(rect.width * s)));
+  const height = Math.max(1, Math.min(sh - top, Math.round(rect.height * s)));
+  const out = await sharp(jpeg).resize(sw, sh, { fit: 'fill', kernel: 'linear' }).extract({ left, top, width, height }).jpeg({ quality }).toBuffer();
+  return { jpeg: out, cropWidth: rect.width, cropHeight: rect.height, scaleX: rect.width / width, scaleY: rect.height / height };
+}
+
+/** Thumbnail size for motion: enough to see a car move, a few thousand bytes to compare. */
+export const MOTION_THUMB = { width: 64, height: 36 } as const;
+
+/** A tiny greyscale thumbnail of the crop, for the motion check (raw bytes, row by row). */
+export async function motionThumbnail(jpeg: Buffer, crop: CropBox | undefined): Promise<Uint8Array | undefined> {
+  const { rect, width: fw, height: fh } = await cropRect(jpeg, crop);
+  if (!rect) return undefined;
+  // Shrink first so libjpeg decodes at 1/8 scale, then cut the crop: a few hundred microseconds.
+  const s = Math.min(1, (4 * MOTION_THUMB.width) / rect.width);
+  const sw = Math.max(1, Math.round(fw * s));
+  const sh = Math.max(1, Math.round(fh * s));
+  const left = Math.min(sw - 1, Math.round(rect.left * s));
+  const top = Math.min(sh - 1, Math.round(rect.top * s));
+  const width = Math.max(1, Math.min(sw - left, Math.round(rect.width * s)));
+  const height = Math.max(1, Math.min(sh - top, Math.round(rect.height * s)));
+  // One resize per sharp pipeline: shrink and cut first, then scale the cut to the thumbnail.
+  const cut = await sharp(jpeg).resize(sw, sh, { fit: 'fill', kernel: 'nearest' }).extract({ left, top, width, height }).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const data = await sharp(cut.data, { raw: { width: cut.info.width, height: cut.info.height, channels: cut.info.channels } })
+    .resize(MOTION_THUMB.width, MOTION_THUMB.height, { fit: 'fill' })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
