@@ -16,6 +16,11 @@ function hash32(text: string): number {
   return createHash('sha1').update(text).digest().readUInt32BE(0);
 }
 
+/** The most load one of `replicas` may carry: ceil(c x (total + 1) / replicas), the +1 being the newcomer. */
+export function loadBound(total: number, replicas: number, factor = 1.25): number {
+  return Math.ceil((factor * (total + 1)) / replicas);
+}
+
 export class EndpointRing {
   private readonly points: Array<{ at: number; endpoint: string }>;
   readonly endpoints: readonly string[];
@@ -59,8 +64,7 @@ export class EndpointRing {
     const factor = options.factor ?? 1.25;
     const candidates = this.order(key).filter((e) => !options.excluded?.has(e));
     if (candidates.length === 0) return undefined;
-    const total = candidates.reduce((sum, e) => sum + load(e), 0);
-    const bound = Math.ceil((factor * (total + 1)) / candidates.length);
+    const bound = loadBound(candidates.reduce((sum, e) => sum + load(e), 0), candidates.length, factor);
     return candidates.find((e) => load(e) < bound) ?? candidates[0];
   }
 }

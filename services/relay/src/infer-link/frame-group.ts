@@ -159,7 +159,8 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     if (!first) return;
     // Until the pipeline says it does not track, frames go as the cheap detect stage.
     const tracking = this.tracking.enabled !== false;
-    if (this.tracking.quiet && (this.deps.idleIntervalMs ?? 3000) > 0 && this.tracking.skipWhenIdle(await motionThumbnail(frame.jpeg, this.crop), frame.capturedAt.getTime())) {
+    const idle = this.tracking.idleDecision(frame.capturedAt.getTime());
+    if (idle === 'skip' || (idle === 'check' && this.tracking.skipWhenIdle(await motionThumbnail(frame.jpeg, this.crop), frame.capturedAt.getTime()))) {
       this.stats.framesIdle++;
       return;
     }

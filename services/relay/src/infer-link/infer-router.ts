@@ -1,12 +1,21 @@
 /**
  * The relay's way to infer when there are several replicas: the same `infer()` as one
- * InferClient, but each request goes to the replica the bounded-load ring picks for its model
- * (endpoint-ring.ts), so a model stays loaded on one replica, or a few when its load demands.
+ * InferClient, but each frame group is placed on a replica by the bounded-load ring
+ * (endpoint-ring.ts) keyed by its model, so a model stays loaded on one replica, or a few when
+ * its groups are too many for one.
+ *
+ * The load that is bounded is the number of frame groups a replica serves, not its requests in
+ * flight: a group sends one frame at a time at a steady rate, so groups are the lasting load,
+ * while in-flight counts are 0 or 1 most of the time and would push a model to another replica
+ * (another load) whenever two requests overlap. A group stays where it was placed while that
+ * replica is up and within the bound, so its model stays hot there.
+ *
  * A replica that fails (unreachable, timing out, 5xx other than 503/429) is skipped for a
- * cooldown, so its groups move to the next replica on the ring within one backoff; one that
- * vanishes from the endpoint list is forgotten and its connections closed.
+ * cooldown and the failing group is placed again, so groups move to the next replica on the
+ * ring within one backoff; one that vanishes from the endpoint list is forgotten and its
+ * connections closed.
  */
-import { EndpointRing } from './endpoint-ring.js';
+import { EndpointRing, loadBound } from './endpoint-ring.js';
 import { InferClient, type InferOutcome, type InferRequest } from './infer-client.js';
 
 export interface RouterOptions {
@@ -14,16 +23,26 @@ export interface RouterOptions {
   timeoutMs: number;
   /** How long a failing replica is skipped. */
   cooldownMs?: number;
-  /** Bounded-load factor: no replica above this times the mean in-flight load. */
+  /** Bounded-load factor: no replica above this times the mean number of groups. */
   loadFactor?: number;
+  /** A group that sent nothing this long no longer counts (unsubscribed, or very slow). */
+  groupIdleMs?: number;
   now?: () => number;
 }
+
+interface Placement {
+  endpoint: string;
+  usedAt: number;
+}
+
+/** A frame group as the router sees it: its model and the subscription that speaks for it. */
+const groupKey = (modelId: string, subscriptionIdentifier: string): string => `${modelId}\n${subscriptionIdentifier}`;
 
 export class InferRouter {
   private ring = new EndpointRing([]);
   private readonly clients = new Map<string, InferClient>();
-  private readonly inFlight = new Map<string, number>();
   private readonly downUntil = new Map<string, number>();
+  private readonly placements = new Map<string, Placement>();
   /** Requests sent per replica (for tests, metrics and /debug). */
   readonly sent = new Map<string, number>();
 
@@ -32,35 +51,58 @@ export class InferRouter {
     private readonly options: RouterOptions,
   ) {}
 
-  /** The replica a model's next request would go to (undefined: none known). */
-  route(modelId: string): string | undefined {
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * The replica a group's next request goes to (undefined: none known); without a
+   * subscription, where a new group of the model would be placed.
+   */
+  route(modelId: string, subscriptionIdentifier?: string): string | undefined {
     this.sync();
-    const now = (this.options.now ?? Date.now)();
+    const now = this.now();
+    this.forgetIdle(now);
+    const key = subscriptionIdentifier === undefined ? undefined : groupKey(modelId, subscriptionIdentifier);
     const excluded = new Set([...this.downUntil].filter(([, until]) => until > now).map(([e]) => e));
     // When every replica is cooling down, try them anyway rather than send nothing.
     const skip = excluded.size >= this.ring.endpoints.length ? undefined : excluded;
-    return this.ring.pick(modelId, (e) => this.inFlight.get(e) ?? 0, { factor: this.options.loadFactor ?? 1.25, ...(skip ? { excluded: skip } : {}) });
+    const groups = new Map<string, number>();
+    for (const [k, p] of this.placements) if (k !== key) groups.set(p.endpoint, (groups.get(p.endpoint) ?? 0) + 1);
+    const load = (e: string) => groups.get(e) ?? 0;
+    const factor = this.options.loadFactor ?? 1.25;
+    const current = key === undefined ? undefined : this.placements.get(key)?.endpoint;
+    if (current !== undefined && this.ring.endpoints.includes(current) && !skip?.has(current)) {
+      const candidates = this.ring.endpoints.filter((e) => !skip?.has(e));
+      const total = candidates.reduce((sum, e) => sum + load(e), 0);
+      if (load(current) < loadBound(total, candidates.length, factor)) return current;
+    }
+    return this.ring.pick(modelId, load, { factor, ...(skip ? { excluded: skip } : {}) });
   }
 
   async infer(jpeg: Buffer, r: InferRequest): Promise<InferOutcome> {
-    const endpoint = this.route(r.modelId);
+    const endpoint = this.route(r.modelId, r.subscriptionIdentifier);
     if (!endpoint) return { ok: false, status: 0, code: 'INFER_UNREACHABLE', message: 'no infer endpoint is known', latencyMs: 0 };
+    const key = groupKey(r.modelId, r.subscriptionIdentifier);
+    this.placements.set(key, { endpoint, usedAt: this.now() });
     let client = this.clients.get(endpoint);
     if (!client) {
       client = new InferClient(endpoint, this.options.token, this.options.timeoutMs);
       this.clients.set(endpoint, client);
     }
-    this.inFlight.set(endpoint, (this.inFlight.get(endpoint) ?? 0) + 1);
     this.sent.set(endpoint, (this.sent.get(endpoint) ?? 0) + 1);
-    try {
-      const outcome = await client.infer(jpeg, r);
-      if (!outcome.ok && (outcome.status === 0 || (outcome.status >= 500 && outcome.status !== 503))) {
-        this.downUntil.set(endpoint, (this.options.now ?? Date.now)() + (this.options.cooldownMs ?? 10_000));
-      } else if (outcome.ok) this.downUntil.delete(endpoint);
-      return outcome;
-    } finally {
-      this.inFlight.set(endpoint, (this.inFlight.get(endpoint) ?? 1) - 1);
-    }
+    const outcome = await client.infer(jpeg, r);
+    if (!outcome.ok && (outcome.status === 0 || (outcome.status >= 500 && outcome.status !== 503))) {
+      this.downUntil.set(endpoint, this.now() + (this.options.cooldownMs ?? 10_000));
+      // Placed again on its next request, away from the failing replica.
+      if (this.placements.get(key)?.endpoint === endpoint) this.placements.delete(key);
+    } else if (outcome.ok) this.downUntil.delete(endpoint);
+    return outcome;
+  }
+
+  private forgetIdle(now: number): void {
+    const idleMs = this.options.groupIdleMs ?? 30_000;
+    for (const [k, p] of this.placements) if (now - p.usedAt > idleMs) this.placements.delete(k);
   }
 
   /** Rebuilds the ring when the endpoint list changed; closes clients of vanished replicas. */
@@ -68,6 +110,7 @@ export class InferRouter {
     const list = this.endpoints();
     if (list.length === this.ring.endpoints.length && list.every((e) => this.ring.endpoints.includes(e))) return;
     this.ring = new EndpointRing(list);
+    for (const [k, p] of this.placements) if (!list.includes(p.endpoint)) this.placements.delete(k);
     for (const [endpoint, client] of this.clients) {
       if (list.includes(endpoint)) continue;
       this.clients.delete(endpoint);
