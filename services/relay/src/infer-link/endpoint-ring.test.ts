@@ -48,3 +48,13 @@ test('a vanished or failing replica: its models move to the next on the ring; ot
   assert.equal(stayed, total, 'models of the other replicas keep their home');
   assert.equal(new EndpointRing([]).pick('x', () => 0), undefined);
 });
+
+test('preferred replicas (already serving the model) come first among those under the bound', () => {
+  const ring = new EndpointRing(replicas);
+  const order = ring.order('model-x');
+  const last = order[2]!;
+  assert.equal(ring.pick('model-x', () => 0, { preferred: (e) => e === last }), last);
+  // A preferred replica over the bound is passed over.
+  const load = (e: string) => (e === last ? 10 : 0);
+  assert.equal(ring.pick('model-x', load, { preferred: (e) => e === last }), order[0]);
+});

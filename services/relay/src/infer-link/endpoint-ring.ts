@@ -57,14 +57,20 @@ export class EndpointRing {
   }
 
   /**
-   * The replica for `key` given each replica's current load (requests in flight), skipping
-   * `excluded` ones (failing or gone): the first in ring order under the bound.
+   * The replica for `key` given each replica's current load, skipping `excluded` ones (failing
+   * or gone): the first in ring order under the bound, `preferred` ones (say, those that have
+   * the model loaded already) before the others.
    */
-  pick(key: string, load: (endpoint: string) => number, options: { factor?: number; excluded?: ReadonlySet<string> } = {}): string | undefined {
+  pick(
+    key: string,
+    load: (endpoint: string) => number,
+    options: { factor?: number; excluded?: ReadonlySet<string>; preferred?: (endpoint: string) => boolean } = {},
+  ): string | undefined {
     const factor = options.factor ?? 1.25;
     const candidates = this.order(key).filter((e) => !options.excluded?.has(e));
     if (candidates.length === 0) return undefined;
     const bound = loadBound(candidates.reduce((sum, e) => sum + load(e), 0), candidates.length, factor);
-    return candidates.find((e) => load(e) < bound) ?? candidates[0];
+    const under = candidates.filter((e) => load(e) < bound);
+    return (options.preferred && under.find(options.preferred)) ?? under[0] ?? candidates[0];
   }
 }

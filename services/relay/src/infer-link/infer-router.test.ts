@@ -51,3 +51,17 @@ test('each model goes to one replica; a failing replica is skipped and its model
     await router.close();
   }
 });
+
+test('groups are the load: many groups of one model spill to one more replica, not to all', async () => {
+  const list = stubs.map((s) => s.url);
+  const router = new InferRouter(() => list, { token: undefined, timeoutMs: 2000 });
+  try {
+    const send = (model: string, sub: string) => router.infer(jpeg, { ...request(model), subscriptionIdentifier: sub });
+    // Twelve groups of one model: the bound spills it past its home, but only as far as needed.
+    for (let g = 0; g < 12; g++) await send('m-2', `d${g};cam`);
+    const used = new Set(Array.from({ length: 12 }, (_, g) => router.route('m-2', `d${g};cam`)));
+    assert.ok(used.size >= 2 && used.size <= 3, `replicas used: ${used.size}`);
+  } finally {
+    await router.close();
+  }
+});

@@ -8,12 +8,15 @@
  * flight: a group sends one frame at a time at a steady rate, so groups are the lasting load,
  * while in-flight counts are 0 or 1 most of the time and would push a model to another replica
  * (another load) whenever two requests overlap. A group stays where it was placed while that
- * replica is up and within the bound, so its model stays hot there.
+ * replica is up and within the bound, so its model stays hot there; a new group joins a replica
+ * that already serves its model when one is within the bound, so a model that spills past its
+ * home spills to one more replica, not to every one.
  *
  * A replica that fails (unreachable, timing out, 5xx other than 503/429) is skipped for a
  * cooldown and the failing group is placed again, so groups move to the next replica on the
- * ring within one backoff; one that vanishes from the endpoint list is forgotten and its
- * connections closed.
+ * ring within one backoff. Placements made while a replica was skipped are detours: they are
+ * placed afresh once nothing is skipped, so groups go back home after the cooldown. A replica
+ * that vanishes from the endpoint list is forgotten and its connections closed.
  */
 import { EndpointRing, loadBound } from './endpoint-ring.js';
 import { InferClient, type InferOutcome, type InferRequest } from './infer-client.js';
@@ -32,7 +35,10 @@ export interface RouterOptions {
 
 interface Placement {
   endpoint: string;
+  modelId: string;
   usedAt: number;
+  /** Placed while some replica was skipped: temporary. */
+  detour: boolean;
 }
 
 /** A frame group as the router sees it: its model and the subscription that speaks for it. */
@@ -60,31 +66,43 @@ export class InferRouter {
    * subscription, where a new group of the model would be placed.
    */
   route(modelId: string, subscriptionIdentifier?: string): string | undefined {
+    return this.place(modelId, subscriptionIdentifier)?.endpoint;
+  }
+
+  private place(modelId: string, subscriptionIdentifier: string | undefined): { endpoint: string; detour: boolean } | undefined {
     this.sync();
     const now = this.now();
     this.forgetIdle(now);
     const key = subscriptionIdentifier === undefined ? undefined : groupKey(modelId, subscriptionIdentifier);
-    const excluded = new Set([...this.downUntil].filter(([, until]) => until > now).map(([e]) => e));
+    const down = new Set([...this.downUntil].filter(([e, until]) => until > now && this.ring.endpoints.includes(e)).map(([e]) => e));
     // When every replica is cooling down, try them anyway rather than send nothing.
-    const skip = excluded.size >= this.ring.endpoints.length ? undefined : excluded;
+    const skip = down.size > 0 && down.size < this.ring.endpoints.length ? down : undefined;
     const groups = new Map<string, number>();
-    for (const [k, p] of this.placements) if (k !== key) groups.set(p.endpoint, (groups.get(p.endpoint) ?? 0) + 1);
+    const serving = new Set<string>();
+    for (const [k, p] of this.placements) {
+      if (k === key) continue;
+      groups.set(p.endpoint, (groups.get(p.endpoint) ?? 0) + 1);
+      // Detours attract a model's other groups only while they last (back home together after).
+      if (p.modelId === modelId && (skip || !p.detour)) serving.add(p.endpoint);
+    }
     const load = (e: string) => groups.get(e) ?? 0;
     const factor = this.options.loadFactor ?? 1.25;
-    const current = key === undefined ? undefined : this.placements.get(key)?.endpoint;
-    if (current !== undefined && this.ring.endpoints.includes(current) && !skip?.has(current)) {
+    const current = key === undefined ? undefined : this.placements.get(key);
+    if (current && this.ring.endpoints.includes(current.endpoint) && !skip?.has(current.endpoint) && (skip || !current.detour)) {
       const candidates = this.ring.endpoints.filter((e) => !skip?.has(e));
       const total = candidates.reduce((sum, e) => sum + load(e), 0);
-      if (load(current) < loadBound(total, candidates.length, factor)) return current;
+      if (load(current.endpoint) < loadBound(total, candidates.length, factor)) return { endpoint: current.endpoint, detour: current.detour };
     }
-    return this.ring.pick(modelId, load, { factor, ...(skip ? { excluded: skip } : {}) });
+    const endpoint = this.ring.pick(modelId, load, { factor, preferred: (e) => serving.has(e), ...(skip ? { excluded: skip } : {}) });
+    return endpoint === undefined ? undefined : { endpoint, detour: skip !== undefined };
   }
 
   async infer(jpeg: Buffer, r: InferRequest): Promise<InferOutcome> {
-    const endpoint = this.route(r.modelId, r.subscriptionIdentifier);
-    if (!endpoint) return { ok: false, status: 0, code: 'INFER_UNREACHABLE', message: 'no infer endpoint is known', latencyMs: 0 };
+    const placed = this.place(r.modelId, r.subscriptionIdentifier);
+    if (!placed) return { ok: false, status: 0, code: 'INFER_UNREACHABLE', message: 'no infer endpoint is known', latencyMs: 0 };
+    const { endpoint } = placed;
     const key = groupKey(r.modelId, r.subscriptionIdentifier);
-    this.placements.set(key, { endpoint, usedAt: this.now() });
+    this.placements.set(key, { endpoint, modelId: r.modelId, usedAt: this.now(), detour: placed.detour });
     let client = this.clients.get(endpoint);
     if (!client) {
       client = new InferClient(endpoint, this.options.token, this.options.timeoutMs);
