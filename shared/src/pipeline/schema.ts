@@ -158,6 +158,8 @@ export const TrackingSchema = Type.Object(
         description: 'polygon [[x,y],…] in the root node input pixels (the subscription crop), or normalised 0..1 when every value is at most 1; default: the whole crop',
       }),
     ),
+    stillSec: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'a visit starts once the car has been at rest this long (0: when it is confirmed in the zone)' })),
+    stillShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'at rest: its anchor moved less than this share of its box width over stillSec' })),
     maxRuns: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'full pipeline runs per visit at most' })),
     maxWaitSec: Type.Optional(Type.Number({ minimum: 0, maximum: 60, description: 'the first full run waits at most this long for a good frame' })),
     rerunGain: Type.Optional(Type.Number({ minimum: 1, maximum: 10, description: 'a later run needs a frame this many times better' })),

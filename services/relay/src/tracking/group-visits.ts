@@ -53,6 +53,8 @@ export function trackingSettings(t: TrackingConfig | null | undefined, width: nu
     if (v !== undefined) tracker[key] = v;
   }
   if (t.maxRuns !== undefined) visits.maxRuns = t.maxRuns;
+  if (t.stillSec !== undefined) visits.stillSec = t.stillSec;
+  if (t.stillShare !== undefined) visits.stillShare = t.stillShare;
   if (t.maxWaitSec !== undefined) visits.maxWaitSec = t.maxWaitSec;
   if (t.rerunGain !== undefined) visits.rerunGain = t.rerunGain;
   if (t.zone) visits.zone = zoneInPixels(t.zone, width, height);

@@ -77,3 +77,19 @@ test('frameQuality prefers big, confident, uncut boxes', () => {
   assert.ok(frameQuality([100, 100, 300, 300], 0.9, W, H) > frameQuality([0, 100, 200, 300], 0.9, W, H));
   assert.ok(frameQuality([100, 100, 300, 300], 0.9, W, H) > frameQuality([100, 100, 300, 300], 0.5, W, H));
 });
+
+test('a car driving through the zone is no visit; one that drives in and stops is, a second after it stops', () => {
+  const tracker = new Tracker();
+  const book = new VisitBook<number>(DEFAULT_VISIT_CONFIG, tracker.config.lostTimeoutSec);
+  // 100 px wide, 40 px per frame at 2 fps (overlapping enough to track), across the frame.
+  const passing = Array.from({ length: 10 }, (_, i): Array<[Box, number]> => [[[20 + 40 * i, 50, 120 + 40 * i, 110], 0.9]]);
+  const ups = feed(book, tracker, passing, 2);
+  assert.equal(tracker.active.filter((t) => t.state === 'confirmed').length, 1, 'tracked and confirmed');
+  assert.equal(ups.flatMap((u) => u.started).length, 0);
+  // Drives in for 2 s, then stands: the visit starts 1 s (two frames) after the stop.
+  const arriving = Array.from({ length: 12 }, (_, i): Array<[Box, number]> => [[[Math.min(i, 4) * 40, 200, 200 + Math.min(i, 4) * 40, 320], 0.9]]);
+  const later = feed(book, tracker, arriving, 2, 10);
+  const startedAt = later.findIndex((u) => u.started.length > 0);
+  assert.equal(startedAt, 6);
+  assert.equal(later.flatMap((u) => u.started).length, 1);
+});
