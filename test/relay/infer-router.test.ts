@@ -1,8 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStubInfer, type StubInfer } from '@detector-worker/testkit/stub-infer';
-import { InferRouter } from './infer-router.js';
-import type { InferRequest } from './infer-client.js';
+import { InferRouter } from '@detector-worker/relay/infer-link/infer-router';
+import type { InferRequest } from '@detector-worker/relay/infer-link/infer-client';
 
 let stubs: StubInfer[];
 before(async () => {
