@@ -157,7 +157,13 @@ test('SIGTERM on a busy process: in-flight requests finish, readiness drops, exi
     }
     assert.equal((await infer(url)).status, 200);
     const inFlight = Array.from({ length: 6 }, () => infer(url, {}, ''));
-    await new Promise((r) => setTimeout(r, 20));
+    // SIGTERM once all six are admitted: a request that only arrives after it is rightly refused (503).
+    for (let i = 0; i < 200; i++) {
+      const text = await request(`${url}/metrics`).then((r) => r.body.text(), () => '');
+      const m = /^infer_requests_in_flight (\d+)/m.exec(text);
+      if (m && Number(m[1]) >= 6) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     child.kill('SIGTERM');
     const answers = await Promise.all(inFlight);
     assert.deepEqual(
