@@ -17,6 +17,8 @@ export interface RelayConfig {
   inferDnsRefreshMs: number;
   /** Quiet scenes (no track, no motion): a detect frame at most this often. */
   idleDetectIntervalMs: number;
+  /** Quiet scenes: read the camera at KEYFRAME_ONLY_FPS until something moves (off by default: switching back costs seconds). */
+  idleSlowCamera: boolean;
   inferToken: string | undefined;
   /** Token the CMS must present (query `token` or bearer header), when set. */
   relayToken: string | undefined;
@@ -63,6 +65,7 @@ export const RelayEnv = Type.Object({
   INFER_URL: Type.String({ default: 'http://127.0.0.1:8080', format: 'http-url-list', description: 'where the relay reaches infer: one URL or several, comma-separated; an http host name stands for every address it resolves to (a headless Service)' }),
   INFER_DNS_REFRESH_MS: int(10_000, 500, 'how often infer host names are looked up again'),
   IDLE_DETECT_INTERVAL_MS: int(3000, 0, 'while a tracking group sees no vehicle and no motion, a detect frame at most this often (0: every frame)'),
+  IDLE_SLOW_CAMERA: Type.Boolean({ default: false, description: 'read a camera whose scene has been quiet for 10 s at KEYFRAME_ONLY_FPS (keyframes only) until motion or a track' }),
   INFER_TOKEN: Type.Optional(Type.String({ description: 'bearer token sent to infer' })),
   RELAY_TOKEN: Type.Optional(Type.String({ description: 'token the CMS must present' })),
   RELAY_CONFIG: Type.Optional(Type.String({ description: 'path of an original-style config.json; environment variables win' })),
@@ -127,6 +130,7 @@ function fromEnv(merged: Env): RelayConfig {
     inferUrl: e.INFER_URL,
     inferDnsRefreshMs: e.INFER_DNS_REFRESH_MS,
     idleDetectIntervalMs: e.IDLE_DETECT_INTERVAL_MS,
+    idleSlowCamera: e.IDLE_SLOW_CAMERA,
     inferToken: e.INFER_TOKEN,
     relayToken: e.RELAY_TOKEN,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,

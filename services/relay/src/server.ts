@@ -71,7 +71,7 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
         if (msg) link.broadcast(msg);
       },
     },
-    { targetFps: config.targetFps, pollIntervalMs: config.pollIntervalMs },
+    { targetFps: config.targetFps, pollIntervalMs: config.pollIntervalMs, ...(config.idleSlowCamera && config.idleDetectIntervalMs > 0 && config.keyframeOnlyFps > 0 ? { idleFps: config.keyframeOnlyFps } : {}) },
   );
   const registry = new SubscriptionRegistry(groups, { maxStreams: config.maxStreams }, logger.child({ component: 'subscriptions' }));
   const link = new CmsLink(registry, new SystemUsage(), { heartbeatIntervalMs: config.heartbeatIntervalMs, reconnectGraceMs: config.reconnectGraceMs }, logger.child({ component: 'cms' }));

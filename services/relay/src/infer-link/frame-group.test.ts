@@ -205,3 +205,25 @@ test('idle gating: a quiet scene sends a detect frame every idle interval; motio
   assert.equal(requests.length, 5, 'motion: sent at once');
   group.close();
 });
+
+test('a scene quiet for 10 s slows its camera; motion makes it fast again at once', async () => {
+  const { client } = autoClient(() => ({ detections: [] }), () => null);
+  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined, idleIntervalMs: 3000 });
+  const calls: boolean[] = [];
+  group.onCameraSlow = (slow) => calls.push(slow);
+  group.add(member('d;c'));
+  const empty = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#505050' } }).jpeg().toBuffer();
+  const withCar = await sharp(empty).composite([{ input: { create: { width: 200, height: 120, channels: 3, background: '#f0f0f0' } }, left: 100, top: 150 }]).jpeg().toBuffer();
+  const feed = async (seq: number, jpeg: Buffer) => {
+    const before = group.stats.detectRequests + group.stats.framesIdle;
+    group.onFrame(frame(seq, jpeg));
+    for (let i = 0; i < 60 && group.stats.detectRequests + group.stats.framesIdle === before; i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  for (let seq = 1; seq <= 9; seq++) await feed(seq, empty);
+  assert.deepEqual(calls, [], 'not yet: quiet for less than 10 s');
+  for (let seq = 10; seq <= 16; seq += 2) await feed(seq, empty);
+  assert.deepEqual(calls, [true]);
+  await feed(18, withCar);
+  assert.deepEqual(calls, [true, false]);
+  group.close();
+});

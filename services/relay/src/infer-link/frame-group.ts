@@ -27,6 +27,8 @@ export interface GroupStats {
   lastResultAt: number | null;
   /** Frames not sent because the scene was quiet (nothing tracked, nothing moving). */
   framesIdle: number;
+  /** Times the camera was slowed to the idle rate. */
+  cameraSlowdowns: number;
   /** Detect-stage requests, full runs, visits and their events (tracking mode). */
   detectRequests: number;
   fullRuns: number;
@@ -72,7 +74,7 @@ export interface FrameGroupDeps<M extends GroupMember = GroupMember> {
 
 export class FrameGroup<M extends GroupMember = GroupMember> {
   private readonly members = new Map<string, M>();
-  readonly stats: GroupStats = { framesSeen: 0, framesSent: 0, framesDropped: 0, errors: {}, lastLatencyMs: null, lastFrameAgeMs: null, lastResultAt: null, framesIdle: 0, detectRequests: 0, fullRuns: 0, visitsStarted: 0, visitsEnded: 0, visitEvents: 0 };
+  readonly stats: GroupStats = { framesSeen: 0, framesSent: 0, framesDropped: 0, errors: {}, lastLatencyMs: null, lastFrameAgeMs: null, lastResultAt: null, framesIdle: 0, cameraSlowdowns: 0, detectRequests: 0, fullRuns: 0, visitsStarted: 0, visitsEnded: 0, visitEvents: 0 };
   readonly tracking: GroupTracking;
   private pending: Frame | undefined;
   private inFlight = false;
@@ -80,6 +82,10 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
   private backoffUntil = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Whether the camera is read at the idle rate now. */
+  private slowCamera = false;
+  /** Set by FrameGroups when the camera can be slowed while the scene is quiet. */
+  onCameraSlow: ((slow: boolean) => void) | undefined;
 
   constructor(
     readonly key: string,
@@ -159,8 +165,11 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     if (!first) return;
     // Until the pipeline says it does not track, frames go as the cheap detect stage.
     const tracking = this.tracking.enabled !== false;
-    const idle = this.tracking.idleDecision(frame.capturedAt.getTime());
-    if (idle === 'skip' || (idle === 'check' && this.tracking.skipWhenIdle(await motionThumbnail(frame.jpeg, this.crop), frame.capturedAt.getTime()))) {
+    const at = frame.capturedAt.getTime();
+    const idle = this.tracking.idleDecision(at);
+    const skip = idle === 'skip' || (idle === 'check' && this.tracking.skipWhenIdle(await motionThumbnail(frame.jpeg, this.crop), at));
+    this.pace(at);
+    if (skip) {
       this.stats.framesIdle++;
       return;
     }
@@ -179,11 +188,23 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     if (!answer) return;
     if (tracking && image) {
       this.tracking.onDetect({ frame }, image, answer, members.map((m) => m.id));
+      this.pace(frame.capturedAt.getTime());
       // The first answer said the pipeline does not track: this frame goes again, whole.
       if (this.tracking.enabled === false && !this.pending) this.pending = frame;
       return;
     }
     this.fanOut(members, frame, answer, sessions);
+  }
+
+  /** Slows the camera while the scene stays quiet, and speeds it up again at the first sign of life. */
+  private pace(at: number): void {
+    if (!this.onCameraSlow) return;
+    const slow = this.tracking.wantsSlowCamera(at);
+    if (slow === this.slowCamera) return;
+    this.slowCamera = slow;
+    this.stats.cameraSlowdowns += slow ? 1 : 0;
+    this.deps.logger.info({ group: this.key }, slow ? 'quiet scene: camera read at the idle rate' : 'activity: camera back to its full rate');
+    this.onCameraSlow(slow);
   }
 
   /** One full pipeline run of a visit, on its best frame, focused on its box. */

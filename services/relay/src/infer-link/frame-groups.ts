@@ -24,6 +24,11 @@ export interface CameraRateOptions {
   targetFps: number;
   /** The original worker's frame processing interval: caps the RTSP rate at 1000/poll ms. */
   pollIntervalMs?: number;
+  /**
+   * While a tracking group's scene stays quiet, its camera is read at this rate (RTSP at or
+   * below KEYFRAME_ONLY_FPS decodes keyframes only); undefined: always the full rate.
+   */
+  idleFps?: number;
 }
 
 /** The part of the camera hub a group needs: one reference on a camera per group. */
@@ -66,7 +71,15 @@ export class FrameGroups<M extends GroupMember> {
     let entry = this.entries.get(key);
     if (!entry) {
       const group = new FrameGroup<M>(key, String(spec.modelId), spec.modelUrl, spec.crop, this.deps);
-      const reader = this.cameras.acquire(spec.source, key, cameraRate(spec.source, this.rates));
+      const fullRate = cameraRate(spec.source, this.rates);
+      const reader = this.cameras.acquire(spec.source, key, fullRate);
+      const idleFps = this.rates.idleFps;
+      if (idleFps !== undefined && idleFps < fullRate) {
+        // The hub reads a camera at the highest rate any group needs: a busy group sharing it keeps it fast.
+        group.onCameraSlow = (slow) => {
+          if (this.entries.get(key)?.group === group) this.cameras.acquire(spec.source, key, slow ? idleFps : fullRate);
+        };
+      }
       const onFrame = (frame: Frame): void => group.onFrame(frame);
       reader.on('frame', onFrame);
       entry = { group, reader, source: spec.source, detach: () => reader.off('frame', onFrame) };

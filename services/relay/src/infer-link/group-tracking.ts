@@ -47,6 +47,9 @@ export interface VisitSummary {
   detection: FlatDetection | null;
 }
 
+/** A camera is read slowly once its scene has been quiet this long. */
+const QUIET_BEFORE_SLOW_MS = 10_000;
+
 /** A quiet scene is checked for motion at most this often. */
 const MOTION_CHECK_INTERVAL_MS = 1000;
 
@@ -91,6 +94,8 @@ export class GroupTracking {
   private readonly motion = new MotionDetector();
   private lastDetectAt = -Infinity;
   private lastMotionCheckAt = -Infinity;
+  /** Last time something moved or was tracked: a camera stays fast for a while after it. */
+  private lastActiveAt = -Infinity;
 
   constructor(
     private readonly groupKey: string,
@@ -122,7 +127,21 @@ export class GroupTracking {
   skipWhenIdle(thumb: Uint8Array | undefined, at: number): boolean {
     this.lastMotionCheckAt = at;
     if (!thumb) return false;
-    return !this.motion.moving(thumb);
+    const moving = this.motion.moving(thumb);
+    if (moving) this.lastActiveAt = at;
+    return !moving;
+  }
+
+  /**
+   * Whether the camera may be read slowly (keyframes only for RTSP): the scene has been quiet,
+   * with nothing tracked and nothing moving, for QUIET_BEFORE_SLOW_MS. Motion seen in a slow
+   * frame or a new track makes it fast again at once.
+   */
+  wantsSlowCamera(at: number): boolean {
+    if (this.enabled !== true || this.idleIntervalMs <= 0) return false;
+    // Quiet is measured from the first look at the scene, not from the epoch.
+    if (!this.quiet || this.lastActiveAt === -Infinity) this.lastActiveAt = at;
+    return this.quiet && at - this.lastActiveAt >= QUIET_BEFORE_SLOW_MS;
   }
 
   get queued(): number {
