@@ -49,14 +49,20 @@ export async function detectImage(jpeg: Buffer, crop: CropBox | undefined, fit: 
     return { jpeg: out, cropWidth: rect.width, cropHeight: rect.height, scaleX: 1, scaleY: 1 };
   }
   // Shrink the whole frame first (decoded at a reduced scale), then cut the crop from it.
+  const { frame, cut } = scaled(rect, fw, fh, s);
+  const out = await sharp(jpeg).resize(frame.width, frame.height, { fit: 'fill', kernel: 'linear' }).extract(cut).jpeg({ quality }).toBuffer();
+  return { jpeg: out, cropWidth: rect.width, cropHeight: rect.height, scaleX: rect.width / cut.width, scaleY: rect.height / cut.height };
+}
+
+/** A frame of fw × fh shrunk by s, and the crop rectangle in the shrunk frame (at least 1 pixel, inside it). */
+function scaled(rect: Rect, fw: number, fh: number, s: number): { frame: { width: number; height: number }; cut: Rect } {
   const sw = Math.max(1, Math.round(fw * s));
   const sh = Math.max(1, Math.round(fh * s));
   const left = Math.min(sw - 1, Math.round(rect.left * s));
   const top = Math.min(sh - 1, Math.round(rect.top * s));
   const width = Math.max(1, Math.min(sw - left, Math.round(rect.width * s)));
   const height = Math.max(1, Math.min(sh - top, Math.round(rect.height * s)));
-  const out = await sharp(jpeg).resize(sw, sh, { fit: 'fill', kernel: 'linear' }).extract({ left, top, width, height }).jpeg({ quality }).toBuffer();
-  return { jpeg: out, cropWidth: rect.width, cropHeight: rect.height, scaleX: rect.width / width, scaleY: rect.height / height };
+  return { frame: { width: sw, height: sh }, cut: { left, top, width, height } };
 }
 
 /** Thumbnail size for motion: enough to see a car move, a few thousand bytes to compare. */
@@ -67,16 +73,10 @@ export async function motionThumbnail(jpeg: Buffer, crop: CropBox | undefined): 
   const { rect, width: fw, height: fh } = await cropRect(jpeg, crop);
   if (!rect) return undefined;
   // Shrink first so libjpeg decodes at 1/8 scale, then cut the crop: a few hundred microseconds.
-  const s = Math.min(1, (4 * MOTION_THUMB.width) / rect.width);
-  const sw = Math.max(1, Math.round(fw * s));
-  const sh = Math.max(1, Math.round(fh * s));
-  const left = Math.min(sw - 1, Math.round(rect.left * s));
-  const top = Math.min(sh - 1, Math.round(rect.top * s));
-  const width = Math.max(1, Math.min(sw - left, Math.round(rect.width * s)));
-  const height = Math.max(1, Math.min(sh - top, Math.round(rect.height * s)));
+  const { frame, cut } = scaled(rect, fw, fh, Math.min(1, (4 * MOTION_THUMB.width) / rect.width));
   // One resize per sharp pipeline: shrink and cut first, then scale the cut to the thumbnail.
-  const cut = await sharp(jpeg).resize(sw, sh, { fit: 'fill', kernel: 'nearest' }).extract({ left, top, width, height }).greyscale().raw().toBuffer({ resolveWithObject: true });
-  const data = await sharp(cut.data, { raw: { width: cut.info.width, height: cut.info.height, channels: cut.info.channels } })
+  const grey = await sharp(jpeg).resize(frame.width, frame.height, { fit: 'fill', kernel: 'nearest' }).extract(cut).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const data = await sharp(grey.data, { raw: { width: grey.info.width, height: grey.info.height, channels: grey.info.channels } })
     .resize(MOTION_THUMB.width, MOTION_THUMB.height, { fit: 'fill' })
     .extractChannel(0)
     .raw()
