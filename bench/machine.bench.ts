@@ -1,0 +1,316 @@
+/**
+ * Whole-machine capacity (issue 13): relay and infer as separate processes on this machine,
+ * N cameras each served by its own RTSP test server streaming a generated, mostly-empty 1080p
+ * pump clip, driven as the CMS over WebSocket (one full-frame subscription per camera).
+ * BEFORE = per-frame mode (`tracking.enabled: false`: every frame a full run); AFTER = visit
+ * mode with the defaults (shrunk detect frames, idle gating). CPU comes from /proc: the relay
+ * process plus its ffmpeg children, and the infer process (2 workers, 1 onnxruntime thread).
+ * Cameras per machine = floor(2 cores × 0.85 / (CPU-s per camera-minute / 60)); then AFTER
+ * runs again with that many cameras (capped) to check that every car's event still arrives
+ * within 3 s of it stopping and that frames keep up.
+ * Run: npm run bench:machine   (BENCH_SECONDS=60 per phase, BENCH_MAX_CAMERAS=8, BENCH_UPSCALE=1,
+ *   BENCH_SLOW_CAMERA=1: one more AFTER phase with IDLE_SLOW_CAMERA=true, BENCH_EVERY_S=30: a car every 30 s)
+ */
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import WebSocket from 'ws';
+import { fixturePath, repoRoot } from '@detector-worker/testkit/fixtures';
+import { writeMpta } from '@detector-worker/testkit/mpta';
+import { startRtspServer, type RtspTestServer } from '@detector-worker/testkit/rtsp-server';
+import { freePort } from '@detector-worker/testkit/servers';
+
+/** What this uses of test/support/pump-clip (compiled by `npm run build`; loaded at run time, outside this project). */
+interface PumpClipModule {
+  mostlyEmptyScene(options: { durationS: number; everyS: number; fps: number }): { durationS: number; vehicles: Array<{ id: string; keyframes: Array<{ t: number }> }> };
+  renderPumpClip(scene: unknown, dir: string, options: { jpegs: boolean }): Promise<{ mp4: string | null }>;
+  visitsIn(scene: unknown): Array<{ vehicleId: string; start: number; end: number; stoppedAt: number | null; kind: 'stop' | 'pass' }>;
+}
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const MAX_CAMERAS = Number(process.env.BENCH_MAX_CAMERAS ?? 8);
+const UPSCALE = process.env.BENCH_UPSCALE !== '0';
+const SLOW_CAMERA = process.env.BENCH_SLOW_CAMERA !== '0';
+/** A car every this many seconds (mostlyEmptyScene everyS, ≥ 12); each stays 12 s on screen. */
+const EVERY_S = Number(process.env.BENCH_EVERY_S ?? 30);
+const CORES = 2;
+const HEADROOM = 0.85;
+const DEADLINE_S = 3;
+/** Clip seconds skipped before measuring: ffmpeg start-up and the first frames. */
+const WARMUP_S = 3;
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+const r2 = (n: number) => Math.round(n * 100) / 100;
+const pct = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] ?? NaN;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds of a process with its reaped children (cutime/cstime), plus its live children whose name matches `children`. */
+function cpuSeconds(pid: number, children?: string): number {
+  const own = (p: number | string, reaped: boolean) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0)) * TICK_MS) / 1000;
+    } catch {
+      return 0; // exited between pgrep and the read
+    }
+  };
+  let total = own(pid, true);
+  if (children) {
+    let kids: string[] = [];
+    try {
+      kids = execFileSync('pgrep', ['-P', String(pid), children]).toString().trim().split('\n').filter(Boolean);
+    } catch { /* none */ }
+    for (const k of kids) total += own(k, true);
+  }
+  return total;
+}
+
+async function spawnService(script: string, env: Record<string, string>, port: number): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [join(repoRoot, script)], { env: { ...process.env, LOG_LEVEL: 'warn', LOG_PRETTY: '0', ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`);
+    const ok = await request(`${url}/healthz`).then((r) => r.body.dump().then(() => r.statusCode === 200), () => false);
+    if (ok) break;
+    if (i > 300) throw new Error(`${script} not healthy after 30 s`);
+    await sleep(100);
+  }
+  return {
+    url,
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Prometheus text -> `name{labels}` -> value. */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const r = await request(`${url}/metrics`);
+  const text = await r.body.text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+const sumOf = (m: Map<string, number>, prefix: string, contains = '') => [...m].filter(([k]) => k.startsWith(prefix) && k.includes(contains)).reduce((s, [, v]) => s + v, 0);
+
+interface PhaseResult {
+  label: string;
+  mode: 'before' | 'after';
+  cameras: number;
+  /** CPU-s per camera-minute over the whole window, the clip's empty stretches and its busy ones. */
+  relay: { all: number; idle: number; busy: number };
+  infer: { all: number; idle: number; busy: number };
+  cameraSim: number;
+  eventsPerCamera: number[];
+  truthPerCamera: number;
+  delays: number[];
+  missed: number;
+  framesRead: number;
+  framesSent: number;
+  framesDropped: number;
+  frameAgeP95: number;
+  detectRequests: number;
+  fullRuns: number;
+}
+
+async function main(): Promise<void> {
+  const { mostlyEmptyScene, renderPumpClip, visitsIn } = (await import(join(repoRoot, 'test/dist/support/pump-clip.js'))) as PumpClipModule;
+  const work = await mkdtemp(join(tmpdir(), 'machine-bench-'));
+  const scene = mostlyEmptyScene({ durationS: 60, everyS: EVERY_S, fps: 10 });
+  const truth = visitsIn(scene).filter((v) => v.kind === 'stop');
+  // Busy = a car on screen (first to last keyframe) plus 2 s for the pipeline to settle.
+  const busy = scene.vehicles.map((v) => [v.keyframes[0]!.t, v.keyframes.at(-1)!.t + 2] as const);
+  const isBusy = (t: number) => busy.some(([a, b]) => t >= a && t < b);
+  console.log(`rendering the clip (ground truth: ${truth.map((v) => `${v.vehicleId} ${v.start}-${v.end} s, stops at ${v.stoppedAt} s`).join('; ')})...`);
+  let video = (await renderPumpClip(scene, join(work, 'clip'), { jpegs: false })).mp4!;
+  if (UPSCALE) {
+    const hd = join(work, 'clip-1080p.mp4');
+    // A 1080p camera's bitrate (~4 Mbit/s); the clip's noise would otherwise take far more.
+    await promisify(execFile)('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-i', video, '-vf', 'scale=1920:1080', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '20', '-keyint_min', '20', '-sc_threshold', '0', '-bf', '0',
+      '-b:v', '4000k', '-maxrate', '4000k', '-bufsize', '8000k', '-pix_fmt', 'yuv420p', hd]);
+    video = hd;
+  }
+  const files = ['yolo11n_int8_320.onnx', 'car_color_cls.onnx'];
+  const payload = Object.fromEntries(await Promise.all(files.map(async (f) => [f, await readFile(fixturePath(`models/${f}`))] as const)));
+  const archive = (name: string, tracking: object) =>
+    writeMpta(work, `${name}.mpta`, {
+      pipeline: {
+        pipeline: {
+          modelId: 'vehicle_det', modelFile: files[0], minConfidence: 0.25, triggerClasses: ['car', 'truck', 'bus'], multiClass: true, crop: false, tracking,
+          branches: [{ modelId: 'car_color', modelFile: files[1], crop: true, cropClass: 'car', resizeTarget: [224, 224], triggerClasses: ['car'], minConfidence: 0.2, parallel: true }],
+        },
+      },
+      files: payload,
+    });
+  const models = {
+    before: await archive('before', { enabled: false }),
+    // As in the other benches: YOLO11n at 320 scores cars 0.44–0.55 on some RTSP frames.
+    after: await archive('after', { highScore: 0.4, newTrackScore: 0.4 }),
+  };
+
+  const inferPort = await freePort();
+  const infer = await spawnService('services/infer/dist/main.js', { INFER_HOST: '127.0.0.1', INFER_PORT: String(inferPort), MODEL_CACHE_DIR: join(work, 'cache'), INFER_WORKERS: '2', ORT_INTRA_OP_THREADS: '1' }, inferPort);
+  for (const [id, file] of Object.entries(models)) {
+    const r = await request(`${infer.url}/v1/models/${id}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ modelUrl: `file://${file}` }) });
+    await r.body.dump();
+    if (r.statusCode >= 300) throw new Error(`loading ${id}: HTTP ${r.statusCode}`);
+  }
+  interface Relay { svc: Awaited<ReturnType<typeof spawnService>>; ws: WebSocket; events: Array<{ sub: string; at: number }> }
+  const startRelay = async (env: Record<string, string>): Promise<Relay> => {
+    const port = await freePort();
+    const svc = await spawnService('services/relay/dist/main.js', { RELAY_HOST: '127.0.0.1', RELAY_PORT: String(port), INFER_URL: infer.url, TARGET_FPS: '2', ...env }, port);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    const events: Relay['events'] = [];
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString()) as { type: string; subscriptionIdentifier?: string };
+      if (m.type === 'imageDetection') events.push({ sub: m.subscriptionIdentifier!, at: Date.now() });
+    });
+    return { svc, ws, events };
+  };
+  const stopRelay = async (r: Relay) => {
+    r.ws.close();
+    await r.svc.stop();
+  };
+
+  const runPhase = async (label: string, mode: 'before' | 'after', n: number, { svc: relay, ws, events }: Relay): Promise<PhaseResult> => {
+    const servers: RtspTestServer[] = [];
+    const starts: number[] = [];
+    try {
+      // Every camera's clip starts now: its cars arrive at the same clip times (the worst case).
+      await Promise.all(Array.from({ length: n }, async (_, i) => {
+        starts[i] = Date.now();
+        servers[i] = await startRtspServer(video, { copy: true });
+      }));
+      const clipStart = Math.min(...starts);
+      const subs = servers.map((_, i) => `display-${i + 1};${label}-cam-${i + 1}`);
+      const before0 = await scrape(relay.url);
+      for (const [i, s] of servers.entries()) {
+        ws.send(JSON.stringify({ type: 'subscribe', payload: { subscriptionIdentifier: subs[i], rtspUrl: s.url, modelUrl: `file://${models[mode]}`, modelName: 'Vehicles', modelId: mode } }));
+      }
+      const samples: Array<{ t: number; relay: number; infer: number; sim: number; age: number }> = [];
+      const sample = async () => {
+        const m = await scrape(relay.url);
+        samples.push({
+          t: (Date.now() - clipStart) / 1000,
+          relay: cpuSeconds(relay.pid, 'ffmpeg'),
+          infer: cpuSeconds(infer.pid, '.'),
+          // The RTSP servers' ffmpeg children; relay and infer are children of this process too.
+          sim: cpuSeconds(process.pid, 'ffmpeg'),
+          age: Math.max(0, ...subs.map((s) => m.get(`relay_frame_age_at_send_seconds{subscription="${s}"}`) ?? 0)),
+        });
+        return m;
+      };
+      await sleep(Math.max(0, clipStart + WARMUP_S * 1000 - Date.now()));
+      let last = await sample();
+      while (Date.now() - clipStart < SECONDS * 1000) {
+        await sleep(1000);
+        last = await sample();
+      }
+      const per = (key: 'relay' | 'infer' | 'sim', pick: (t: number) => boolean) => {
+        let cpu = 0;
+        let secs = 0;
+        for (let k = 1; k < samples.length; k++) {
+          const a = samples[k - 1]!;
+          const b = samples[k]!;
+          if (!pick((a.t + b.t) / 2)) continue;
+          cpu += b[key] - a[key];
+          secs += b.t - a.t;
+        }
+        return secs ? r2((cpu / secs) * 60 / n) : NaN;
+      };
+      const split = (key: 'relay' | 'infer') => ({ all: per(key, () => true), idle: per(key, (t) => !isBusy(t)), busy: per(key, isBusy) });
+      const delays: number[] = [];
+      let missed = 0;
+      const eventsPerCamera = subs.map((s, i) => {
+        const mine = events.filter((e) => e.sub === s);
+        if (mode === 'after') {
+          for (const v of truth) {
+            if (v.stoppedAt! > SECONDS) continue;
+            const due = starts[i]! + v.stoppedAt! * 1000;
+            const hit = mine.find((e) => e.at >= starts[i]! + (v.start - 1) * 1000 && e.at <= starts[i]! + (v.end + DEADLINE_S) * 1000);
+            if (hit) delays.push((hit.at - due) / 1000);
+            else missed++;
+          }
+        }
+        return mine.length;
+      });
+      const visitDelta = (event: string) => sumOf(last, 'relay_visit_events_total', `event="${event}"`) - sumOf(before0, 'relay_visit_events_total', `event="${event}"`);
+      return {
+        label, mode, cameras: n,
+        relay: split('relay'), infer: split('infer'), cameraSim: per('sim', () => true),
+        eventsPerCamera, truthPerCamera: truth.filter((v) => v.stoppedAt! <= SECONDS).length, delays, missed,
+        framesRead: servers.reduce((s, srv) => s + (last.get(`relay_camera_frames_read_total{camera="${srv.url}"}`) ?? 0), 0),
+        framesSent: subs.reduce((s, id) => s + (last.get(`relay_frames_sent_total{subscription="${id}"}`) ?? 0), 0),
+        framesDropped: subs.reduce((s, id) => s + (last.get(`relay_frames_dropped_total{subscription="${id}"}`) ?? 0), 0),
+        frameAgeP95: r2(pct(samples.map((s) => s.age), 95)),
+        detectRequests: visitDelta('detect'),
+        fullRuns: visitDelta('full_run'),
+      };
+    } finally {
+      for (const [i] of servers.entries()) ws.send(JSON.stringify({ type: 'unsubscribe', payload: { subscriptionIdentifier: `display-${i + 1};${label}-cam-${i + 1}` } }));
+      await sleep(1500); // the last request in flight
+      await Promise.all(servers.map((s) => s?.stop()));
+    }
+  };
+
+  const rows: PhaseResult[] = [];
+  const show = (r: PhaseResult) => console.log(`${r.label}: ${JSON.stringify(r)}`);
+  let relay = await startRelay({});
+  const estimate = (r: PhaseResult) => Math.floor((CORES * HEADROOM) / ((r.relay.all + r.infer.all) / 60));
+  try {
+    rows.push(await runPhase('before', 'before', 2, relay));
+    show(rows[0]!);
+    rows.push(await runPhase('after', 'after', 2, relay));
+    show(rows[1]!);
+    const n = Math.min(MAX_CAMERAS, estimate(rows[1]!));
+    if (n > 2) {
+      rows.push(await runPhase(`after-${n}`, 'after', n, relay));
+      show(rows.at(-1)!);
+    }
+    if (SLOW_CAMERA) {
+      // Not a default (switching back costs up to a keyframe interval plus an ffmpeg restart): how much it would save here.
+      await stopRelay(relay);
+      relay = await startRelay({ IDLE_SLOW_CAMERA: 'true' });
+      rows.push(await runPhase('after+IDLE_SLOW_CAMERA', 'after', 2, relay));
+      show(rows.at(-1)!);
+    }
+
+    console.log(`\n1080p${UPSCALE ? '' : ' (not upscaled: 1280x720)'} 10 fps H.264 over RTSP, read at 2 fps; YOLO11n int8 320 + car_color_cls branch; infer: 2 workers × 1 onnxruntime thread; a car every ${EVERY_S} s; ${SECONDS} s per phase, measured from clip ${WARMUP_S} s`);
+    console.log('| phase | cameras | relay+ffmpeg CPU-s / camera-min (all / idle / busy) | infer CPU-s / camera-min (all / idle / busy) | total | cameras per machine (2 cores × 0.85) | CMS events per camera (truth) | stop -> event p50 / p95 / max (s) | frames read / sent / dropped | frame age at send p95 (s) |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    for (const r of rows) {
+      const total = r2(r.relay.all + r.infer.all);
+      const delay = r.mode === 'before' ? '— (every frame)' : r.delays.length ? `${r2(pct(r.delays, 50))} / ${r2(pct(r.delays, 95))} / ${r2(Math.max(...r.delays))} (n=${r.delays.length}, missed ${r.missed})` : `no event (missed ${r.missed})`;
+      console.log(`| ${r.label} | ${r.cameras} | ${r.relay.all} / ${r.relay.idle} / ${r.relay.busy} | ${r.infer.all} / ${r.infer.idle} / ${r.infer.busy} | ${total} | ${estimate(r)} | ${r.eventsPerCamera.join(', ')} (${r.truthPerCamera}) | ${delay} | ${r.framesRead} / ${r.framesSent} / ${r.framesDropped} | ${r.frameAgeP95} |`);
+    }
+    const ratio = estimate(rows[1]!) / estimate(rows[0]!);
+    console.log(`\ncameras per machine: before ${estimate(rows[0]!)}, after ${estimate(rows[1]!)}: ${r2(ratio)}× (target ≥ 3×: ${ratio >= 3 ? 'met' : 'missed'})`);
+    const big = rows.find((r) => r.label.startsWith('after-'));
+    if (big) {
+      const ok = big.missed === 0 && big.delays.every((d) => d <= DEADLINE_S);
+      console.log(`after with ${big.cameras} cameras: every car's event within ${DEADLINE_S} s of stopping: ${ok ? 'yes' : 'no'} (p95 ${r2(pct(big.delays, 95))} s, missed ${big.missed}); frames dropped ${big.framesDropped} of ${big.framesRead} read; detect requests ${big.detectRequests}, full runs ${big.fullRuns}`);
+    }
+    console.log(`camera simulation (RTSP servers in this process, not counted above): ${rows.map((r) => `${r.label} ${r.cameraSim}`).join(', ')} CPU-s per camera-minute`);
+  } finally {
+    await stopRelay(relay);
+    await infer.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
