@@ -107,7 +107,9 @@ export class GroupTracking {
 
   /** Whether the group tracks nothing now: the only time the motion gate may skip frames. */
   get quiet(): boolean {
-    return this.enabled === true && this.lastTracks.length === 0;
+    // Lost tracks (a car that left, kept for lostTimeoutSec in case it was only hidden) do not
+    // hold the gate open: the idle frames and the motion check still find it if it comes back.
+    return this.enabled === true && this.lastTracks.every((t) => t.state === 'lost');
   }
 
   /**
