@@ -35,7 +35,9 @@ const work = await mkdtemp(join(tmpdir(), 'capacity-bench-'));
 try {
   const frame = join(work, 'frame.jpg');
   execFileSync('ffmpeg', ['-v', 'error', '-ss', '10', '-i', fixturePath('video/traffic_1080p.mp4'), '-frames:v', '1', '-q:v', '3', frame]);
-  const jpeg = await readFile(frame);
+  const frameJpeg = await readFile(frame);
+  // As a camera reader delivers it: the JPEG with its size.
+  const jpeg = { jpeg: frameJpeg, width: 1920, height: 1080 };
   const fit = { width: 640, height: 640 };
 
   const relay = {
@@ -69,7 +71,7 @@ try {
       }
       return { preprocessP50: r2(pct(pre, 50)), preprocessP95: r2(pct(pre, 95)), inferenceP50: r2(pct(inf, 50)), boxes };
     };
-    const full = await inferSide(jpeg);
+    const full = await inferSide(frameJpeg);
     const shrunk = await inferSide(small.jpeg);
     console.log(JSON.stringify({ frame: '1920x1080', shrunkTo: `${Math.round(1920 / small.scaleX)}x${Math.round(1080 / small.scaleY)}`, relayCpuMsPerFrame: relay, inferDetectStage: { full1080p: full, shrunk } }, null, 2));
     console.log('\n| what | 1080p frame as is | shrunk in the relay |');

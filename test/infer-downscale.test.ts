@@ -142,7 +142,8 @@ for (const c of CASES) {
       ? await sharp(photo).extract({ left: c.crop.cropX1, top: c.crop.cropY1, width: c.crop.cropX2 - c.crop.cropX1, height: c.crop.cropY2 - c.crop.cropY1 }).jpeg({ quality: 95 }).toBuffer()
       : photo;
     const full = await detect(reference);
-    const image = await detectImage(photo, c.crop, full.modelInput, 85);
+    const size = await sharp(photo).metadata();
+    const image = await detectImage({ jpeg: photo, width: size.width!, height: size.height! }, c.crop, full.modelInput, 85);
     assert.ok(image, 'detectImage gave no image');
     const meta = await sharp(image.jpeg).metadata();
     assert.ok((meta.width ?? 0) <= full.modelInput.width && (meta.height ?? 0) <= full.modelInput.height,

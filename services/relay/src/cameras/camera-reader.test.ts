@@ -16,7 +16,7 @@ class ScriptedReader extends CameraReader {
   }
   protected close(): void {}
   frame(): void {
-    this.deliver(Buffer.from([this.opens]));
+    this.deliver(Buffer.from([this.opens]), { width: 1, height: 1 });
   }
   fail(kind: FailureKind = 'connect'): void {
     this.ended(`scripted ${kind}`, kind);

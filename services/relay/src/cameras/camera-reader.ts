@@ -196,7 +196,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
   protected readonly detectsRepeats: boolean = true;
 
   /** A frame from the stream; false when it was not taken (no stream open, or it froze). */
-  protected deliver(jpeg: Buffer): boolean {
+  protected deliver(jpeg: Buffer, size: { width: number; height: number }): boolean {
     if (!hasStream(this.current)) return false;
     if (this.detectsRepeats) {
       const digest = createHash('sha1').update(jpeg).digest('base64');
@@ -217,7 +217,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
     this.framesRead++;
     this.lastFrameAt = now;
     this.meter.add(now);
-    const frame: Frame = { jpeg, capturedAt: new Date(), seq: this.framesRead };
+    const frame: Frame = { jpeg, width: size.width, height: size.height, capturedAt: new Date(), seq: this.framesRead };
     this.latest = frame;
     if (this.current === 'connecting') this.moveTo('streaming', 'first frame', { afterMs: now - this.openedAt });
     this.emit('frame', frame);

@@ -1,6 +1,9 @@
 /** One decoded camera picture, as the readers deliver it: JPEG bytes and when it was taken. */
 export interface Frame {
   jpeg: Buffer;
+  /** Pixel size, from the JPEG's frame header (read by the reader's completeness check). */
+  width: number;
+  height: number;
   capturedAt: Date;
   /** Increases by one per frame of this camera. */
   seq: number;

@@ -144,8 +144,8 @@ export class RtspReader extends CameraReader {
     return decodeKeyframesOnly(this.rate, this.rtsp.keyframeOnlyFps, this.keyframeIntervalMs);
   }
 
-  protected override deliver(jpeg: Buffer): boolean {
-    if (!super.deliver(jpeg)) return false;
+  protected override deliver(jpeg: Buffer, size: { width: number; height: number }): boolean {
+    if (!super.deliver(jpeg, size)) return false;
     if (this.keyframesOnly) {
       this.keyframeTimes.push(Date.now());
       if (this.keyframeTimes.length > 10) this.keyframeTimes.shift();
@@ -180,7 +180,7 @@ export class RtspReader extends CameraReader {
         // ffmpeg's own output is nearly always whole; the check walks headers and memchr's
         // through the scan data (microseconds per frame), and keeps a torn frame from infer.
         const check = checkJpeg(jpeg);
-        if (check.ok) this.deliver(jpeg);
+        if (check.ok) this.deliver(jpeg, check);
         else this.invalidFrame(check.reason);
       }
     });

@@ -74,9 +74,9 @@ export class SnapshotReader extends CameraReader {
     const poll = async (): Promise<void> => {
       if (session.signal.aborted) return;
       const started = Date.now();
-      let jpeg: Buffer;
+      let snapshot: { jpeg: Buffer; width: number; height: number };
       try {
-        jpeg = await this.fetchSnapshot(agent, session.signal);
+        snapshot = await this.fetchSnapshot(agent, session.signal);
       } catch (err) {
         if (session.signal.aborted) return;
         const failure = classifySnapshotError(err);
@@ -84,7 +84,7 @@ export class SnapshotReader extends CameraReader {
         return;
       }
       if (session.signal.aborted) return;
-      this.deliver(jpeg);
+      this.deliver(snapshot.jpeg, snapshot);
       this.timer = setTimeout(() => void poll(), Math.max(0, this.intervalMs - (Date.now() - started)));
       this.timer.unref();
     };
@@ -92,7 +92,7 @@ export class SnapshotReader extends CameraReader {
   }
 
   /** One snapshot within the deadline, checked; throws a SnapshotFailure. */
-  private async fetchSnapshot(agent: Agent, session: AbortSignal): Promise<Buffer> {
+  private async fetchSnapshot(agent: Agent, session: AbortSignal): Promise<{ jpeg: Buffer; width: number; height: number }> {
     const { timeoutMs } = this.snapshot;
     const attempt = new AbortController();
     const cancel = (): void => attempt.abort(new SnapshotFailure('error', 'camera closed'));
@@ -111,7 +111,7 @@ export class SnapshotReader extends CameraReader {
         const check = checkJpeg(body);
         if (!check.ok) throw new SnapshotFailure('invalid_jpeg', `snapshot is not a complete JPEG: ${check.reason}`);
         // Bytes after EOI are dropped (copied, so the padding is not kept alive with the frame).
-        return check.end < body.length ? Buffer.from(body.subarray(0, check.end)) : body;
+        return { jpeg: check.end < body.length ? Buffer.from(body.subarray(0, check.end)) : body, width: check.width, height: check.height };
       } finally {
         // Never drain what is left: a hostile body could be endless or slow. Destroying an
         // undici body emits an AbortError: without a listener that would crash the process.

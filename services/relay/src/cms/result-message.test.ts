@@ -6,7 +6,7 @@ import { resultMessage, type ResultTarget } from './result-message.js';
 
 const result = (detection: unknown, sessionAtSend: string | number | null = null, current: string | number | null = null): GroupResult<ResultTarget> => ({
   subscription: { id: 'd;c', displayId: 'd', sessionId: current, payload: { modelName: 'M', modelId: 7 } },
-  frame: { jpeg: Buffer.alloc(0), capturedAt: new Date('2026-01-02T03:04:05.678Z'), seq: 1 },
+  frame: { jpeg: Buffer.alloc(0), width: 1, height: 1, capturedAt: new Date('2026-01-02T03:04:05.678Z'), seq: 1 },
   // Deliberately outside the contract in places: the relay flattens whatever reaches it.
   answer: { modelId: '7', detection: detection as InferAnswer['detection'], result: null, actions: [], timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 } },
   sessionAtSend,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { createLogger } from '@detector-worker/shared/logging';
 import type { Frame } from '../cameras/frame.js';
+import { checkJpeg } from '../cameras/jpeg-check.js';
 import { FrameGroup, type GroupMember, type GroupResult } from './frame-group.js';
 import { MAX_RETRY_AFTER_MS, parseRetryAfter, type InferAnswer, type InferClient, type InferOutcome, type InferRequest } from './infer-client.js';
 
@@ -18,7 +19,11 @@ function controlledClient() {
 }
 
 const ok = (detection: InferAnswer['detection'] = { carBrand: 'Honda' }): InferOutcome => ({ ok: true, answer: { modelId: '7', detection, result: null, actions: [], timings: { decode: 0, modelWait: 0, preprocess: 0, inference: 0, nodes: {}, actions: 0, total: 0 } }, latencyMs: 5 });
-const frame = (seq: number, jpeg: Buffer = Buffer.from([0xff, 0xd8, seq, 0xff, 0xd9])): Frame => ({ jpeg, capturedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)), seq });
+/** A frame as a reader delivers it: its size from the JPEG header (0 for the byte stubs of per-frame tests). */
+const frame = (seq: number, jpeg: Buffer = Buffer.from([0xff, 0xd8, seq, 0xff, 0xd9])): Frame => {
+  const header = checkJpeg(jpeg);
+  return { jpeg, width: header.ok ? header.width : 0, height: header.ok ? header.height : 0, capturedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)), seq };
+};
 /** A member as the group sees one; the session is mutable like a subscription's. */
 const member = (id: string, sessionId: string | number | null = null): { -readonly [K in keyof GroupMember]: GroupMember[K] } => ({ id, displayId: id.split(';')[0]!, sessionId });
 const settle = () => new Promise((r) => setImmediate(r));

@@ -167,14 +167,14 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     const tracking = this.tracking.enabled !== false;
     const at = frame.capturedAt.getTime();
     const idle = this.tracking.idleDecision(at);
-    const skip = idle === 'skip' || (idle === 'check' && this.tracking.skipWhenIdle(await motionThumbnail(frame.jpeg, this.crop), at));
+    const skip = idle === 'skip' || (idle === 'check' && this.tracking.skipWhenIdle(await motionThumbnail(frame, this.crop), at));
     this.pace(at);
     if (skip) {
       this.stats.framesIdle++;
       return;
     }
-    const image = tracking ? await detectImage(frame.jpeg, this.crop, this.tracking.modelInput, this.deps.jpegQuality) : undefined;
-    const jpeg = tracking ? image?.jpeg : this.crop ? await cropJpeg(frame.jpeg, this.crop, this.deps.jpegQuality) : frame.jpeg;
+    const image = tracking ? await detectImage(frame, this.crop, this.tracking.modelInput, this.deps.jpegQuality) : undefined;
+    const jpeg = tracking ? image?.jpeg : this.crop ? await cropJpeg(frame, this.crop, this.deps.jpegQuality) : frame.jpeg;
     if (!jpeg) {
       this.count('CROP_OUTSIDE_FRAME');
       // Known only once frames arrive (the CMS does not know the resolution); said once.
@@ -183,12 +183,12 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     }
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
     this.stats.framesSent++;
-    this.stats.lastFrameAgeMs = Date.now() - frame.capturedAt.getTime();
+    this.stats.lastFrameAgeMs = Date.now() - at;
     const answer = await this.request(jpeg, frame, first, { requestId: randomUUID(), ...(tracking ? { stage: 'detect' as const } : {}) });
     if (!answer) return;
     if (tracking && image) {
       this.tracking.onDetect({ frame }, image, answer, members.map((m) => m.id));
-      this.pace(frame.capturedAt.getTime());
+      this.pace(at);
       // The first answer said the pipeline does not track: this frame goes again, whole.
       if (this.tracking.enabled === false && !this.pending) this.pending = frame;
       return;
@@ -214,7 +214,7 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     if (!first) return;
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
     // The full run sees the crop at full resolution: branches crop the car again, actions save it.
-    const jpeg = this.crop ? await cropJpeg(run.at.frame.jpeg, this.crop, this.deps.jpegQuality) : run.at.frame.jpeg;
+    const jpeg = this.crop ? await cropJpeg(run.at.frame, this.crop, this.deps.jpegQuality) : run.at.frame.jpeg;
     if (!jpeg) return;
     const answer = await this.request(jpeg, run.at.frame, first, { requestId: run.visitId, stage: 'full', focus: run.box });
     if (!answer) {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { MOTION_THUMB, cropJpeg, detectImage, motionThumbnail } from './frame-images.js';
 
-const frame = () =>
+const frame = async () => ({ jpeg: await frameJpeg(), width: 1920, height: 1080 });
+const frameJpeg = () =>
   sharp({ create: { width: 1920, height: 1080, channels: 3, background: '#404040' } })
     .composite([{ input: { create: { width: 400, height: 200, channels: 3, background: '#f0f0f0' } }, left: 1200, top: 600 }])
     .jpeg()
@@ -25,7 +26,7 @@ test('detect images: the crop shrunk to the detector input, with the scale back 
   const small = (await detectImage(jpeg, { cropX1: 0, cropY1: 0, cropX2: 320, cropY2: 240 }, { width: 640, height: 640 }, 85))!;
   assert.deepEqual([small.scaleX, small.scaleY], [1, 1], 'a crop smaller than the input is not enlarged');
   const whole = (await detectImage(jpeg, undefined, undefined, 85))!;
-  assert.equal(whole.jpeg, jpeg, 'nothing to do: the frame itself');
+  assert.equal(whole.jpeg, jpeg.jpeg, 'nothing to do: the frame itself');
   assert.equal(await detectImage(jpeg, { cropX1: 3000, cropY1: 0, cropX2: 3100, cropY2: 10 }, undefined, 85), undefined);
   assert.equal(await cropJpeg(jpeg, { cropX1: 3000, cropY1: 0, cropX2: 3100, cropY2: 10 }, 85), undefined);
 });

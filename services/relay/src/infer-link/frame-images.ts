@@ -3,7 +3,8 @@
  * at full resolution (branches crop it again, actions may save it). A detect-stage request
  * gets the crop shrunk to what the detector's input needs: infer would letterbox it down to
  * that size anyway, so the extra pixels only cost JPEG decoding there, and shrinking here is
- * cheap (libjpeg decodes at 1/2, 1/4 or 1/8 scale directly). Boxes that come back are mapped
+ * cheap (libjpeg decodes at 1/2, 1/4 or 1/8 scale directly). The frame's size comes with it
+ * (the camera reader read it from the JPEG header), so nothing here reads a header again. Boxes that come back are mapped
  * to crop pixels with the returned scale. A motion thumbnail is a tiny greyscale crop.
  */
 import sharp from 'sharp';
@@ -20,27 +21,32 @@ export interface DetectImage {
   scaleY: number;
 }
 
-async function cropRect(jpeg: Buffer, crop: CropBox | undefined): Promise<{ rect: Rect | null; width: number; height: number }> {
-  const meta = await sharp(jpeg).metadata();
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
-  const rect = crop ? clampCrop(crop, width, height) : width > 1 && height > 1 ? { left: 0, top: 0, width, height } : null;
-  return { rect, width, height };
+/** A camera picture with its pixel size (a Frame: the reader read the size from its header). */
+export interface SizedJpeg {
+  jpeg: Buffer;
+  width: number;
+  height: number;
+}
+
+function cropRect(frame: SizedJpeg, crop: CropBox | undefined): Rect | null {
+  const { width, height } = frame;
+  return crop ? clampCrop(crop, width, height) : width > 1 && height > 1 ? { left: 0, top: 0, width, height } : null;
 }
 
 /** The crop of a JPEG frame as a JPEG; undefined when the crop lies outside the frame. */
-export async function cropJpeg(jpeg: Buffer, crop: CropBox, quality: number): Promise<Buffer | undefined> {
-  const { rect } = await cropRect(jpeg, crop);
+export async function cropJpeg(frame: SizedJpeg, crop: CropBox, quality: number): Promise<Buffer | undefined> {
+  const rect = cropRect(frame, crop);
   if (!rect) return undefined;
-  return sharp(jpeg).extract(rect).jpeg({ quality }).toBuffer();
+  return sharp(frame.jpeg).extract(rect).jpeg({ quality }).toBuffer();
 }
 
 /**
  * The detect-stage image: the crop (or the whole frame), shrunk to fit within `fit` (the
  * detector's input) when it is larger; the frame as it is when nothing needs doing.
  */
-export async function detectImage(jpeg: Buffer, crop: CropBox | undefined, fit: { width: number; height: number } | undefined, quality: number): Promise<DetectImage | undefined> {
-  const { rect, width: fw, height: fh } = await cropRect(jpeg, crop);
+export async function detectImage(frame: SizedJpeg, crop: CropBox | undefined, fit: { width: number; height: number } | undefined, quality: number): Promise<DetectImage | undefined> {
+  const { jpeg, width: fw, height: fh } = frame;
+  const rect = cropRect(frame, crop);
   if (!rect) return undefined;
   const s = fit ? Math.min(1, fit.width / rect.width, fit.height / rect.height) : 1;
   if (s >= 1) {
@@ -49,33 +55,34 @@ export async function detectImage(jpeg: Buffer, crop: CropBox | undefined, fit: 
     return { jpeg: out, cropWidth: rect.width, cropHeight: rect.height, scaleX: 1, scaleY: 1 };
   }
   // Shrink the whole frame first (decoded at a reduced scale), then cut the crop from it.
-  const { frame, cut } = scaled(rect, fw, fh, s);
-  const out = await sharp(jpeg).resize(frame.width, frame.height, { fit: 'fill', kernel: 'linear' }).extract(cut).jpeg({ quality }).toBuffer();
+  const { shrunk, cut } = scaled(rect, fw, fh, s);
+  const out = await sharp(jpeg).resize(shrunk.width, shrunk.height, { fit: 'fill', kernel: 'linear' }).extract(cut).jpeg({ quality }).toBuffer();
   return { jpeg: out, cropWidth: rect.width, cropHeight: rect.height, scaleX: rect.width / cut.width, scaleY: rect.height / cut.height };
 }
 
 /** A frame of fw × fh shrunk by s, and the crop rectangle in the shrunk frame (at least 1 pixel, inside it). */
-function scaled(rect: Rect, fw: number, fh: number, s: number): { frame: { width: number; height: number }; cut: Rect } {
+function scaled(rect: Rect, fw: number, fh: number, s: number): { shrunk: { width: number; height: number }; cut: Rect } {
   const sw = Math.max(1, Math.round(fw * s));
   const sh = Math.max(1, Math.round(fh * s));
   const left = Math.min(sw - 1, Math.round(rect.left * s));
   const top = Math.min(sh - 1, Math.round(rect.top * s));
   const width = Math.max(1, Math.min(sw - left, Math.round(rect.width * s)));
   const height = Math.max(1, Math.min(sh - top, Math.round(rect.height * s)));
-  return { frame: { width: sw, height: sh }, cut: { left, top, width, height } };
+  return { shrunk: { width: sw, height: sh }, cut: { left, top, width, height } };
 }
 
 /** Thumbnail size for motion: enough to see a car move, a few thousand bytes to compare. */
 export const MOTION_THUMB = { width: 64, height: 36 } as const;
 
 /** A tiny greyscale thumbnail of the crop, for the motion check (raw bytes, row by row). */
-export async function motionThumbnail(jpeg: Buffer, crop: CropBox | undefined): Promise<Uint8Array | undefined> {
-  const { rect, width: fw, height: fh } = await cropRect(jpeg, crop);
+export async function motionThumbnail(frame: SizedJpeg, crop: CropBox | undefined): Promise<Uint8Array | undefined> {
+  const { jpeg, width: fw, height: fh } = frame;
+  const rect = cropRect(frame, crop);
   if (!rect) return undefined;
   // Shrink first so libjpeg decodes at 1/8 scale, then cut the crop: a few hundred microseconds.
-  const { frame, cut } = scaled(rect, fw, fh, Math.min(1, (4 * MOTION_THUMB.width) / rect.width));
+  const { shrunk, cut } = scaled(rect, fw, fh, Math.min(1, (4 * MOTION_THUMB.width) / rect.width));
   // One resize per sharp pipeline: shrink and cut first, then scale the cut to the thumbnail.
-  const grey = await sharp(jpeg).resize(frame.width, frame.height, { fit: 'fill', kernel: 'nearest' }).extract(cut).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const grey = await sharp(jpeg).resize(shrunk.width, shrunk.height, { fit: 'fill', kernel: 'nearest' }).extract(cut).greyscale().raw().toBuffer({ resolveWithObject: true });
   const data = await sharp(grey.data, { raw: { width: grey.info.width, height: grey.info.height, channels: grey.info.channels } })
     .resize(MOTION_THUMB.width, MOTION_THUMB.height, { fit: 'fill' })
     .extractChannel(0)
