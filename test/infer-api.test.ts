@@ -337,7 +337,8 @@ describe('stages: the cheap per-frame detect stage and a focused full run', () =
     // A full run focused on the smaller car: it is the primary, and the colour branch crops it.
     const focused = await post('stages', jpeg, `?stage=full&focus=${small.bbox.join(',')}`, { 'x-request-id': 'visit-7' });
     assert.equal(focused.status, 200, JSON.stringify(focused.body));
-    assert.deepEqual(focused.body.result.bbox, small.bbox);
+    // The detect stage decodes at a reduced scale, the full run fully: a few pixels apart.
+    focused.body.result.bbox.forEach((v: number, i: number) => assert.ok(Math.abs(v - small.bbox[i]) <= 10, `${focused.body.result.bbox} vs ${small.bbox}`));
     assert.ok(focused.body.result.branch_results.car_color_cls_v1);
     assert.ok(!focused.body.result.detections.some((d: any) => d.bbox[0] > 500), 'the big car is left out');
     assert.equal(focused.body.detection.class, 'car');

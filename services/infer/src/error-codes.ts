@@ -78,3 +78,8 @@ export const INFER_ERRORS = {
 export type InferErrorCode = keyof typeof INFER_ERRORS;
 
 export const coded = CodedError.factory(INFER_ERRORS);
+
+/** A pipeline.json problem found while loading, at its JSON path (PIPELINE_INVALID with `problems`). */
+export function pipelineProblem(path: string, message: string) {
+  return coded('PIPELINE_INVALID', `${path}: ${message}`, { problems: [{ path, message }] });
+}

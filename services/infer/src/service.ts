@@ -10,6 +10,7 @@ import { createActionRunner } from './actions/runner.js';
 import { FrameImage } from './images/frame-image.js';
 import { ModelRegistry, type RegistryOptions } from './models/registry.js';
 import { cmsDetection, type CmsDetection } from './pipeline/cms-detection.js';
+import { displayIdOf } from './pipeline/event-context.js';
 import { PipelineExecutor, type RunOptions } from './pipeline/executor.js';
 import type { ActionRunner, NodeTimings } from './pipeline/ports.js';
 import type { PoolModel } from './workers/pool-model.js';
@@ -157,7 +158,7 @@ export class InferService {
         const actionsMs = run.actions.reduce((s, a) => s + (a.durationMs ?? 0), 0);
         const context: Record<string, unknown> = {
           camera_id: request.subscriptionIdentifier ?? null,
-          display_id: request.displayId ?? request.subscriptionIdentifier?.split(';')[0] ?? null,
+          display_id: displayIdOf(request),
           session_id: run.result && 'session_id' in run.result ? run.result.session_id : (request.sessionId ?? null),
         };
         const total = performance.now() - t0;

@@ -101,7 +101,8 @@ export class FrameImage implements ActionImage {
 
   /** A sharp pipeline over the whole image or a box of it (boxes read the full decode). */
   private async source(box: Box | undefined, preferFull = false): Promise<{ pipeline: Sharp; width: number; height: number }> {
-    if (!box && !preferFull && this.format !== 'raw') return { pipeline: this.decoder(), width: this.width, height: this.height };
+    // A frame already decoded in full (crop branches) is not decoded again for a whole-frame save.
+    if (!box && !preferFull && !this.full && this.format !== 'raw') return { pipeline: this.decoder(), width: this.width, height: this.height };
     const full = await this.fullPixels();
     const pipeline = sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } });
     if (!box) return { pipeline, width: full.width, height: full.height };

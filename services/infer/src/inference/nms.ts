@@ -5,7 +5,7 @@
 import type { Box, RawDetection } from './types.js';
 
 /** Intersection over union of two [x1,y1,x2,y2] boxes; 0 when they do not overlap or have no area. */
-export function iou(a: Box, b: Box): number {
+export function iou(a: Readonly<Box>, b: Readonly<Box>): number {
   const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
   if (!(iw > 0)) return 0;
   const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);

@@ -52,7 +52,9 @@ class FakeRunner implements NodeRunner {
     await new Promise((r) => setTimeout(r, 5));
     this.active--;
   }
-  async detect(node: PreparedNode, image: PipelineImage, minConfidence: number) {
+  wholeFrame: boolean[] = [];
+  async detect(node: PreparedNode, image: PipelineImage, minConfidence: number, wholeFrameLater?: boolean) {
+    this.wholeFrame.push(wholeFrameLater === true);
     await this.enter(node.spec.modelId, image);
     const a = this.answers[node.spec.modelId];
     if (a instanceof Error) throw a;
@@ -216,7 +218,8 @@ test('stage detect: the root detector only, no initial record, actions or branch
   });
   const actions = new RecordingActions();
   const exec = new PipelineExecutor({ runner, actions, logger });
-  const run = await exec.run('p@1', carPipeline(), new FakeImage(640, 480), { requestId: 'r1' }, { stage: 'detect' });
+  const run = await exec.run('p@1', { ...carPipeline(), decodeFullFrame: true }, new FakeImage(640, 480), { requestId: 'r1' }, { stage: 'detect' });
+  assert.deepEqual(runner.wholeFrame, [false], 'nothing will be cropped: no full decode for the detect stage');
   const result = run.result as DetectionNodeResult;
   assert.equal(result.detections.length, 2);
   assert.deepEqual(result.branch_results, {});

@@ -78,7 +78,9 @@ export class PipelineExecutor<M = unknown> {
     }
 
     // Root detections are filtered by the root's own minConfidence; a branch detector's too.
-    const found = await this.deps.runner.detect(node, image, node.spec.minConfidence);
+    // The detect stage stops after the detector: nothing will be cropped, so no full decode.
+    const detectOnly = isRoot && state.options.stage === 'detect';
+    const found = await this.deps.runner.detect(node, image, node.spec.minConfidence, node.decodeFullFrame && !detectOnly);
     state.nodes[node.spec.modelId] = found.timings;
     if (found.detections.length === 0) {
       state.reasons.push(`${node.spec.modelId}: no ${node.spec.triggerClasses.join('/')} at confidence >= ${node.spec.minConfidence}`);
@@ -90,12 +92,10 @@ export class PipelineExecutor<M = unknown> {
       state.reasons.push(`${node.spec.modelId}: nothing detected at the focus box [${focus!.join(', ')}]`);
       return null;
     }
-    if (isRoot && state.options.stage === 'detect') {
-      const regions = bestRegions(detections);
-      const top = detections.reduce((a, b) => (b.confidence > a.confidence ? b : a));
-      return { ...top, detections, regions, branch_results: {}, session_id: null } satisfies DetectionNodeResult;
-    }
     const regions = bestRegions(detections);
+    // With a focus box the tracked vehicle is the primary detection, whatever else scores higher.
+    const primary = focus ? detections[0]! : detections.reduce((a, b) => (b.confidence > a.confidence ? b : a));
+    if (detectOnly) return { ...primary, detections, regions, branch_results: {}, session_id: null } satisfies DetectionNodeResult;
     const expected = missingExpectedClasses(node.spec, regions);
     if (!expected.satisfied) {
       state.reasons.push(`${node.spec.modelId}: none of the expected classes ${JSON.stringify(node.spec.expectedClasses)}`);
@@ -108,8 +108,6 @@ export class PipelineExecutor<M = unknown> {
       return null;
     }
 
-    // With a focus box the tracked vehicle is the primary detection, whatever else scores higher.
-    const primary = focus ? detections[0]! : detections.reduce((a, b) => (b.confidence > a.confidence ? b : a));
     const event: ActionEvent = {
       pipelineKey: state.pipelineKey,
       node: node.spec,

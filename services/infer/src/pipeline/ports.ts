@@ -39,7 +39,8 @@ export interface NodeTimings {
 /** Runs one node's model on an image. `M` is the runner's own handle for the loaded model. */
 export interface NodeRunner<M = unknown, I extends PipelineImage = PipelineImage> {
   /** Detections kept by the node's class filter, confidence >= threshold, boxes in the image's pixels. */
-  detect(node: PreparedNode<M>, image: I, minConfidence: number): Promise<{ detections: Detection[]; timings: NodeTimings }>;
+  /** `wholeFrameLater`: the walk will crop or save from this image (decode it fully once). */
+  detect(node: PreparedNode<M>, image: I, minConfidence: number, wholeFrameLater?: boolean): Promise<{ detections: Detection[]; timings: NodeTimings }>;
   classify(node: PreparedNode<M>, image: I): Promise<{ className: string; confidence: number; timings: NodeTimings }>;
   /** Text of the whole image (an OCR node's crop). */
   read(node: PreparedNode<M>, image: I): Promise<{ read: TextRead; timings: NodeTimings }>;

@@ -6,15 +6,11 @@
  * - a branch's trigger classes must be classes of its parent, or it could never run;
  * - a classification node has no regions, so it cannot have branches.
  */
-import { CodedError } from '@detector-worker/shared/errors';
 import type { PipelineFile, PipelineNode } from '@detector-worker/shared/pipeline/schema';
 import type { PreparedNode, PreparedPipeline } from './node.js';
 import type { NodeModelLoader } from './ports.js';
-import { coded } from '../error-codes.js';
+import { pipelineProblem } from '../error-codes.js';
 
-function loadError(path: string, message: string): CodedError {
-  return coded('PIPELINE_INVALID', `${path}: ${message}`, { problems: [{ path, message }] });
-}
 
 /** Case-sensitive match first, then case-insensitive (as the original looked up regions). */
 export function findClassIndex(names: readonly string[], wanted: string): number {
@@ -24,9 +20,9 @@ export function findClassIndex(names: readonly string[], wanted: string): number
   return names.findIndex((n) => n.toLowerCase() === lower);
 }
 
-/** Crop branches and saved regions need the frame's full-resolution pixels. */
+/** Crop branches and saved regions need the frame's full-resolution pixels (a whole-frame save only re-encodes). */
 function needsFullFrame(node: PipelineNode): boolean {
-  return (node.branches ?? []).some((b) => b.crop === true) || [...(node.actions ?? []), ...(node.parallelActions ?? [])].some((a) => a.type === 'redis_save_image');
+  return (node.branches ?? []).some((b) => b.crop === true) || [...(node.actions ?? []), ...(node.parallelActions ?? [])].some((a) => a.type === 'redis_save_image' && a.region !== undefined);
 }
 
 async function prepareNode<M>(node: PipelineNode, path: string, loader: NodeModelLoader<M>, parentClasses: string[] | null): Promise<PreparedNode<M>> {
@@ -37,20 +33,20 @@ async function prepareNode<M>(node: PipelineNode, path: string, loader: NodeMode
   if (task === 'detect') {
     const own = node.triggerClasses.map((c) => findClassIndex(names, c)).filter((i) => i >= 0);
     if (parentClasses === null && own.length === 0) {
-      throw loadError(`${path}.triggerClasses`, `none of ${JSON.stringify(node.triggerClasses)} is a class of ${node.modelFile} (classes: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''})`);
+      throw pipelineProblem(`${path}.triggerClasses`, `none of ${JSON.stringify(node.triggerClasses)} is a class of ${node.modelFile} (classes: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''})`);
     }
     classFilter = own.length ? [...new Set(own)] : null;
   }
   if (parentClasses) {
     node.triggerClasses.forEach((c, i) => {
-      if (findClassIndex(parentClasses, c) < 0) throw loadError(`${path}.triggerClasses[${i}]`, `"${c}" is not a class of the parent node, so this branch could never run`);
+      if (findClassIndex(parentClasses, c) < 0) throw pipelineProblem(`${path}.triggerClasses[${i}]`, `"${c}" is not a class of the parent node, so this branch could never run`);
     });
   }
 
   const branches: PreparedNode<M>[] = [];
   for (const [i, b] of (node.branches ?? []).entries()) {
     const branchPath = `${path}.branches[${i}]`;
-    if (task !== 'detect') throw loadError(branchPath, 'a classification node has no regions, so it cannot have branches');
+    if (task !== 'detect') throw pipelineProblem(branchPath, 'a classification node has no regions, so it cannot have branches');
     branches.push(await prepareNode(b, branchPath, loader, names));
   }
   return { spec: node, path, task, classNames: names, classFilter, branches, modelBytes: loaded.bytes, decodeFullFrame: needsFullFrame(node), model: loaded.model };

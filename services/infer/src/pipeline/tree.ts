@@ -4,6 +4,7 @@
  * every rule is unit-tested on plain objects.
  */
 import type { PipelineNode } from '@detector-worker/shared/pipeline/schema';
+import { iou } from '../inference/nms.js';
 import type { TextRead } from '../inference/types.js';
 import type { CropOptions } from './ports.js';
 import type { ClassificationResult, Detection, OcrResult, Region } from './types.js';
@@ -108,7 +109,7 @@ export function focusedDetections(detections: readonly Detection[], focus: reado
   let primary: Detection | undefined;
   let best = minIou;
   for (const d of detections) {
-    const overlap = boxIou(d.bbox, focus);
+    const overlap = iou(d.bbox, focus);
     if (overlap >= best) {
       best = overlap;
       primary = d;
@@ -121,24 +122,11 @@ export function focusedDetections(detections: readonly Detection[], focus: reado
 
 type BoxLike = readonly [number, number, number, number];
 
-function boxArea(b: BoxLike): number {
-  return Math.max(0, b[2] - b[0]) * Math.max(0, b[3] - b[1]);
-}
-
-function intersection(a: BoxLike, b: BoxLike): number {
-  return Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) * Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-}
-
-function boxIou(a: BoxLike, b: BoxLike): number {
-  const inter = intersection(a, b);
-  const union = boxArea(a) + boxArea(b) - inter;
-  return union > 0 ? inter / union : 0;
-}
-
 /** How much of `inner` lies inside `outer`. */
 function insideShare(inner: BoxLike, outer: BoxLike): number {
-  const a = boxArea(inner);
-  return a > 0 ? intersection(inner, outer) / a : 0;
+  const area = Math.max(0, inner[2] - inner[0]) * Math.max(0, inner[3] - inner[1]);
+  const inter = Math.max(0, Math.min(inner[2], outer[2]) - Math.max(inner[0], outer[0])) * Math.max(0, Math.min(inner[3], outer[3]) - Math.max(inner[1], outer[1]));
+  return area > 0 ? inter / area : 0;
 }
 
 /** Default least confidence of an OCR read's weakest character. */

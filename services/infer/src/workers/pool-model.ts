@@ -20,7 +20,7 @@ import type { PreparedNode } from '../pipeline/node.js';
 import type { LoadedModel, NodeModelLoader } from '../pipeline/ports.js';
 import type { InferencePool } from './pool.js';
 import type { Normalisation, OcrCharsetSpec, SessionSpec } from './tasks.js';
-import { coded } from '../error-codes.js';
+import { coded, pipelineProblem } from '../error-codes.js';
 
 /** How an OCR node's model reads (workers/pool-runner.ts `read`). */
 export interface PoolOcrModel {
@@ -56,9 +56,6 @@ export interface PoolModelOptions {
 const DEFAULT_DETECT_SIZE = 640;
 const DEFAULT_CLASSIFY_SIZE = 224;
 
-function loadError(path: string, message: string): CodedError {
-  return coded('PIPELINE_INVALID', `${path}: ${message}`, { problems: [{ path, message }] });
-}
 
 async function classNamesFor(node: PipelineNode, meta: OnnxMetadata, labelsPath: string | undefined, path: string): Promise<string[] | undefined> {
   if (node.classNames) return node.classNames;
@@ -66,7 +63,7 @@ async function classNamesFor(node: PipelineNode, meta: OnnxMetadata, labelsPath:
     try {
       return parseLabelsFile(await readFile(labelsPath, 'utf8'));
     } catch (err) {
-      throw loadError(`${path}.labelsFile`, err instanceof Error ? err.message : String(err));
+      throw pipelineProblem(`${path}.labelsFile`, err instanceof Error ? err.message : String(err));
     }
   }
   if (meta.names) return parseUltralyticsNames(meta.names);
@@ -78,7 +75,7 @@ async function readSideFile<T>(file: string, path: string, parse: (text: string)
     return parse(await readFile(file, 'utf8'));
   } catch (err) {
     const why = err instanceof OcrConfigError ? err.message : `cannot be read: ${err instanceof Error ? err.message : String(err)}`;
-    throw loadError(path, why);
+    throw pipelineProblem(path, why);
   }
 }
 
@@ -89,16 +86,16 @@ async function ocrCharset(node: PipelineNode, files: LoadedNode, path: string): 
   if (files.ocrConfigPath) {
     const config = await readSideFile(files.ocrConfigPath, `${path}.ocr.config`, parsePlateOcrConfig);
     const padChar = ocr.padChar ?? config.padChar;
-    if (!config.alphabet.includes(padChar)) throw loadError(`${path}.ocr.padChar`, `"${padChar}" is not in the config's alphabet`);
+    if (!config.alphabet.includes(padChar)) throw pipelineProblem(`${path}.ocr.padChar`, `"${padChar}" is not in the config's alphabet`);
     return { charset: { alphabet: config.alphabet, padChar }, config };
   }
   if (ocr.alphabet) {
     const alphabet = [...ocr.alphabet];
     const padChar = ocr.padChar ?? (alphabet.includes('_') ? '_' : undefined);
-    if (padChar === undefined) throw loadError(`${path}.ocr.padChar`, 'is required when the alphabet has no "_"');
+    if (padChar === undefined) throw pipelineProblem(`${path}.ocr.padChar`, 'is required when the alphabet has no "_"');
     return { charset: { alphabet, padChar } };
   }
-  throw loadError(`${path}.ocr`, 'an OCR node needs ocr.config or ocr.alphabet (fixed slots) or ocr.dictionary (CTC)');
+  throw pipelineProblem(`${path}.ocr`, 'an OCR node needs ocr.config or ocr.alphabet (fixed slots) or ocr.dictionary (CTC)');
 }
 
 function spatialSize(node: PipelineNode, meta: OnnxMetadata, task: 'detect' | 'classify' | 'ocr' | undefined): [number, number] {
@@ -128,7 +125,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
 
   async load(node: PipelineNode, path: string): Promise<LoadedModel<PoolModel>> {
     const files = this.archive.nodes.find((n) => n.modelId === node.modelId);
-    if (!files) throw loadError(`${path}.modelFile`, 'model file was not resolved');
+    if (!files) throw pipelineProblem(`${path}.modelFile`, 'model file was not resolved');
     const bytes = await readFile(files.modelPath);
     const meta = readOnnxMetadata(bytes);
     const metaTask = meta.task === 'classify' || meta.task === 'detect' ? meta.task : undefined;
@@ -149,7 +146,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
     }
     const input = reply.inputs[0];
     const output = reply.outputs[0];
-    if (!input || !output) throw loadError(`${path}.modelFile`, 'model has no input or no output');
+    if (!input || !output) throw pipelineProblem(`${path}.modelFile`, 'model has no input or no output');
     if (ocrSide) return this.loadOcr(node, path, files, session, reply, ocrSide);
     if (input.type !== 'float32' || input.dims.length !== 4 || (typeof input.dims[1] === 'number' && input.dims[1] !== 3)) {
       throw coded('MODEL_INPUT_UNSUPPORTED', `${path}.modelFile: input ${input.name} is ${input.type}${JSON.stringify(input.dims)}; expected float32 [N,3,H,W]`);
@@ -170,7 +167,7 @@ export class PoolModelLoader implements NodeModelLoader<PoolModel> {
       throw err;
     }
     const task = format === 'classify' ? 'classify' : 'detect';
-    if (!names) throw loadError(`${path}.classNames`, `model ${node.modelFile} has no class names in its metadata: give "classNames" or "labelsFile"`);
+    if (!names) throw pipelineProblem(`${path}.classNames`, `model ${node.modelFile} has no class names in its metadata: give "classNames" or "labelsFile"`);
 
     const pre = node.preprocess ?? {};
     const model: PoolModel = {

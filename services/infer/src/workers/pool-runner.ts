@@ -14,11 +14,11 @@ import type { InferencePool } from './pool.js';
 export class PoolNodeRunner implements NodeRunner<PoolModel, FrameImage> {
   constructor(private readonly pool: InferencePool) {}
 
-  async detect(node: PoolNode, image: FrameImage, minConfidence: number): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
+  async detect(node: PoolNode, image: FrameImage, minConfidence: number, wholeFrameLater = node.decodeFullFrame): Promise<{ detections: Detection[]; timings: { preprocess: number; inference: number } }> {
     const model = node.model;
     if (model.format === 'classify' || model.format === 'ocr-slots' || model.format === 'ocr-ctc') throw new Error(`${node.spec.modelId} is not a detector`);
     const format = model.format;
-    const { fitted, input, fitMs } = await this.prepare(node, image);
+    const { fitted, input, fitMs } = await this.prepare(node, image, wholeFrameLater);
     const reply = await this.pool.detect({
       kind: 'detect',
       ...input,
@@ -38,10 +38,10 @@ export class PoolNodeRunner implements NodeRunner<PoolModel, FrameImage> {
   }
 
   /** Pixels fitted to the node's input, and the task fields every model run shares. */
-  private async prepare(node: PoolNode, image: FrameImage) {
+  private async prepare(node: PoolNode, image: FrameImage, wholeFrameLater = node.decodeFullFrame) {
     const t0 = performance.now();
     const { model } = node;
-    const fitted = await image.fitted(model.fit, { preferFullDecode: node.decodeFullFrame });
+    const fitted = await image.fitted(model.fit, { preferFullDecode: wholeFrameLater });
     const input = {
       session: model.session,
       pixels: fitted.pixels,
