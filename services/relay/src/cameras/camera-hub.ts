@@ -3,7 +3,7 @@
  * stopped when the last one leaves (the protocol's "one stream per camera"). The reader
  * decodes at the highest rate any user needs.
  */
-import type { Logger } from '@detector-worker/shared/logging';
+import { redactUrl, type Logger } from '@detector-worker/shared/logging';
 import type { RelayConfig } from '../config.js';
 import type { CameraReader } from './camera-reader.js';
 import { cameraKey, type CameraSource } from './frame.js';
@@ -48,7 +48,7 @@ export class CameraHub {
       const stopped = entry.reader.stop();
       this.stopping.add(stopped);
       void stopped.finally(() => this.stopping.delete(stopped));
-      this.logger.info({ camera: key.replace(/\/\/[^@/]*@/, '//***@') }, 'camera released; reader stopped');
+      this.logger.info({ camera: redactUrl(entry.reader.source.url) }, 'camera released; reader stopped');
     } else entry.reader.setRate(Math.max(...entry.users.values()));
   }
 
@@ -75,7 +75,7 @@ export class CameraHub {
   private create(source: CameraSource, rate: number): CameraReader {
     const c = this.config;
     const base = { reconnectIntervalSec: c.reconnectIntervalSec, maxBackoffSec: c.maxBackoffSec, maxRetries: c.maxRetries, watchdogMs: c.watchdogMs, identicalFrameLimit: c.identicalFrameLimit };
-    const log = this.logger.child({ camera: cameraKey(source).replace(/\/\/[^@/]*@/, '//***@') });
+    const log = this.logger.child({ camera: redactUrl(source.url) });
     if (source.kind === 'rtsp') return new RtspReader(source, { ...base, ffmpegPath: c.ffmpegPath, keyframeOnlyFps: c.keyframeOnlyFps, jpegQuality: c.jpegQuality }, log, rate);
     return new SnapshotReader(source, { ...base, timeoutMs: c.snapshotTimeoutMs, maxBytes: c.snapshotMaxBytes }, log, rate);
   }

@@ -10,7 +10,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A reader driven by the test: it opens instantly; the test delivers frames or ends it. */
 class ScriptedReader extends CameraReader {
   opens = 0;
-  protected override readonly detectsRepeats = false;
+  protected override readonly detectsRepeats: boolean = false;
   protected open(): void {
     this.opens++;
   }
@@ -178,4 +178,26 @@ test('states: max_retries spent is failed, for good; a late failure during backo
     await r.stop();
   }
   assert.equal(r.state, 'stopped');
+});
+
+/** A video reader: the same picture over and over means the stream froze. */
+class FrozenReader extends ScriptedReader {
+  protected override readonly detectsRepeats: boolean = true;
+  same(): void {
+    this.deliver(Buffer.from([1, 2, 3]), { width: 1, height: 1 });
+  }
+}
+
+test('a frozen stream (the same frame identicalFrameLimit times) is a failure that backs off', () => {
+  const r = new FrozenReader({ kind: 'rtsp', url: 'rtsp://camera/x' }, { reconnectIntervalSec: 0.01, maxBackoffSec: 10, maxRetries: -1, watchdogMs: 60_000, identicalFrameLimit: 5, healthyAfterMs: 1000 }, quiet, 2);
+  r.start();
+  try {
+    for (let i = 0; i < 5; i++) r.same();
+    assert.equal(r.stats.state, 'streaming', 'four repeats are a still scene');
+    r.same();
+    assert.equal(r.stats.state, 'backoff');
+    assert.equal(r.stats.failures.repeated, 1);
+  } finally {
+    void r.stop();
+  }
 });

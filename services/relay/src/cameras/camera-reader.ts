@@ -15,7 +15,6 @@
  * interval (reachability.ts) so it is reopened soon after it comes back.
  */
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
 import { backoffDelayMs, mayRetry } from '@detector-worker/shared/backoff';
 import type { Logger } from '@detector-worker/shared/logging';
 import type { CameraSource, Frame } from './frame.js';
@@ -77,7 +76,6 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
   /** When this stream (since its last open) delivered its first frame. */
   private firstFrameAt = 0;
   private readonly meter = new FrameRate();
-  private lastDigest = '';
   private repeats = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -199,9 +197,8 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
   protected deliver(jpeg: Buffer, size: { width: number; height: number }): boolean {
     if (!hasStream(this.current)) return false;
     if (this.detectsRepeats) {
-      const digest = createHash('sha1').update(jpeg).digest('base64');
-      this.repeats = digest === this.lastDigest ? this.repeats + 1 : 0;
-      this.lastDigest = digest;
+      // Byte comparison with the last frame: no hash per frame, and it stops at the first difference.
+      this.repeats = this.latest?.jpeg.equals(jpeg) ? this.repeats + 1 : 0;
       if (this.repeats >= this.options.identicalFrameLimit) {
         this.ended(`the same frame ${this.repeats + 1} times in a row`, 'repeated');
         return false;

@@ -13,6 +13,13 @@ test('JPEG splitter: whole images from arbitrary chunking, garbage skipped', () 
     for (let i = 0; i < stream.length; i += size) out.push(...s.push(stream.subarray(i, i + size)));
     assert.deepEqual(out, [jpeg(1), jpeg(2), jpeg(3)], `chunk ${size}`);
   }
+  // A frame larger than a pipe chunk, in 64 KiB pieces: returned whole, once.
+  const big = Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(300_000, 0x11), Buffer.from([0xff, 0xd9])]);
+  const pieces = new JpegSplitter();
+  const got: Buffer[] = [];
+  for (let i = 0; i < big.length; i += 65_536) got.push(...pieces.push(big.subarray(i, i + 65_536)));
+  assert.equal(got.length, 1);
+  assert.ok(got[0]!.equals(big));
   const bounded = new JpegSplitter(16);
   bounded.push(Buffer.concat([Buffer.from([0xff, 0xd8]), Buffer.alloc(64)]));
   assert.deepEqual(bounded.push(jpeg(4)), [jpeg(4)], 'an oversized unfinished frame is dropped');

@@ -12,7 +12,11 @@ test('snapshots: a JPEG is a frame; too large, not a JPEG, an error status or si
   const server = createServer((req, res) => {
     if (req.url === '/ok') return void res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg);
     if (req.url === '/html') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>');
-    if (req.url === '/big') return void res.writeHead(200).end(Buffer.concat([jpeg, Buffer.alloc(4096)]));
+    if (req.url === '/big') {
+      // Declared: refused from Content-Length before any body is read.
+      const body = Buffer.concat([jpeg, Buffer.alloc(4096)]);
+      return void res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+    }
     if (req.url === '/chunked') {
       // No content-length: the limit is enforced while reading.
       res.writeHead(200);
@@ -47,7 +51,7 @@ test('snapshots: a JPEG is a frame; too large, not a JPEG, an error status or si
   assert.ok(ok.frames >= 3 && ok.online, 'identical snapshots of a still scene are not a stall');
   assert.deepEqual(ok.failures, {});
   const big = await read('/big');
-  assert.match(big.error ?? '', /over the 2048 byte limit/);
+  assert.match(big.error ?? '', /^snapshot of \d+ bytes is over the 2048 byte limit/);
   assert.deepEqual(big.failures, { too_large: 1 });
   assert.match((await read('/chunked')).error ?? '', /over the 2048 byte limit/);
   assert.deepEqual((await read('/html')).failures, { not_jpeg: 1 });

@@ -1,5 +1,6 @@
 /** Prometheus metrics of the relay; camera and group counters are read when scraped. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { redactUrl } from '@detector-worker/shared/logging';
 import type { CameraHub } from '../cameras/camera-hub.js';
 import type { CmsLink } from '../cms/cms-link.js';
 import type { VisitEvent } from '../infer-link/group-tracking.js';
@@ -39,7 +40,7 @@ export class RelayMetrics {
   watch(registry: SubscriptionRegistry, hub: CameraHub, cms: CmsLink): void {
     const r = this.registry;
     type Reader = ReturnType<CameraHub['readers']>[number];
-    const label = (reader: Reader) => reader.source.url.replace(/\/\/[^@/]*@/, '//***@');
+    const label = (reader: Reader) => redactUrl(reader.source.url);
     const perCamera = (name: string, help: string, pick: (s: Reader['stats'], reader: Reader) => number) =>
       new Gauge({
         name,
