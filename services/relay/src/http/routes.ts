@@ -10,6 +10,7 @@ import type { RelayConfig } from '../config.js';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
 import type { RelayMetrics } from './metrics.js';
 import { coded } from '../error-codes.js';
+import { frameJpeg } from '../infer-link/frame-images.js';
 import { registerDebugPage } from './debug-page.js';
 
 function sendError(reply: FastifyReply, err: CodedError): FastifyReply {
@@ -46,7 +47,8 @@ export function registerHttpRoutes(app: FastifyInstance, deps: RouteDeps): void 
     reply.header('content-type', 'image/jpeg');
     reply.header('cache-control', 'no-store');
     reply.header('x-captured-at', frame.capturedAt.toISOString());
-    return reply.send(frame.jpeg);
+    // RTSP frames are pixels: encoded here, once per frame however often it is polled.
+    return reply.send(await frameJpeg(frame, deps.config.jpegQuality));
   });
 
   app.get('/healthz', QUIET, async () => ({ status: 'ok' }));
