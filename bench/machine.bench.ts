@@ -2,16 +2,14 @@
  * Whole-machine capacity (issue 13): relay and infer as separate processes on this machine,
  * N cameras each served by its own RTSP test server streaming a generated, mostly-empty 1080p
  * pump clip, driven as the CMS over WebSocket (one full-frame subscription per camera).
- * BEFORE = per-frame mode (`tracking.enabled: false`: every frame a full run) on MJPEG frames
- * from ffmpeg (`RTSP_FRAMES=jpeg`, how the relay read cameras before); AFTER = visit mode with
- * the defaults (pixel frames, shrunk detect frames, idle gating). CPU comes from /proc: the relay
+ * BEFORE = per-frame mode (`tracking.enabled: false`: every frame a full run); AFTER = visit
+ * mode with the defaults (shrunk detect frames, idle gating). CPU comes from /proc: the relay
  * process plus its ffmpeg children, and the infer process (2 workers, 1 onnxruntime thread).
  * Cameras per machine = floor(2 cores × 0.85 / (CPU-s per camera-minute / 60)); then AFTER
  * runs again with that many cameras (capped) to check that every car's event still arrives
  * within 3 s of it stopping and that frames keep up.
  * Run: npm run bench:machine   (BENCH_SECONDS=60 per phase, BENCH_MAX_CAMERAS=8, BENCH_UPSCALE=1,
- *   BENCH_SLOW_CAMERA=1: one more AFTER phase with IDLE_SLOW_CAMERA=true, BENCH_JPEG_AFTER=1: one
- *   more with RTSP_FRAMES=jpeg, BENCH_EVERY_S=30: a car every 30 s)
+ *   BENCH_SLOW_CAMERA=1: one more AFTER phase with IDLE_SLOW_CAMERA=true, BENCH_EVERY_S=30: a car every 30 s)
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -37,8 +35,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const MAX_CAMERAS = Number(process.env.BENCH_MAX_CAMERAS ?? 8);
 const UPSCALE = process.env.BENCH_UPSCALE !== '0';
 const SLOW_CAMERA = process.env.BENCH_SLOW_CAMERA !== '0';
-/** Also run visit mode on MJPEG frames (RTSP_FRAMES=jpeg), to show what reading pixels saves alone. */
-const JPEG_AFTER = process.env.BENCH_JPEG_AFTER !== '0';
 /** A car every this many seconds (mostlyEmptyScene everyS, ≥ 12); each stays 12 s on screen. */
 const EVERY_S = Number(process.env.BENCH_EVERY_S ?? 30);
 const CORES = 2;
@@ -271,23 +267,14 @@ async function main(): Promise<void> {
 
   const rows: PhaseResult[] = [];
   const show = (r: PhaseResult) => console.log(`${r.label}: ${JSON.stringify(r)}`);
-  // Before: today's reading too, MJPEG frames from ffmpeg (decoded again in the relay to cut them).
-  let relay = await startRelay({ RTSP_FRAMES: 'jpeg' });
+  let relay = await startRelay({});
   const estimate = (r: PhaseResult) => Math.floor((CORES * HEADROOM) / ((r.relay.all + r.infer.all) / 60));
   try {
     rows.push(await runPhase('before', 'before', 2, relay));
     show(rows[0]!);
-    if (JPEG_AFTER) {
-      // What reading pixels instead of MJPEG saves on its own.
-      rows.push(await runPhase('after+RTSP_FRAMES=jpeg', 'after', 2, relay));
-      show(rows.at(-1)!);
-    }
-    await stopRelay(relay);
-    relay = await startRelay({});
     rows.push(await runPhase('after', 'after', 2, relay));
-    show(rows.at(-1)!);
-    const after = rows.find((r) => r.label === 'after')!;
-    const n = Math.min(MAX_CAMERAS, estimate(after));
+    show(rows[1]!);
+    const n = Math.min(MAX_CAMERAS, estimate(rows[1]!));
     if (n > 2) {
       rows.push(await runPhase(`after-${n}`, 'after', n, relay));
       show(rows.at(-1)!);
@@ -308,8 +295,8 @@ async function main(): Promise<void> {
       const delay = r.mode === 'before' ? '— (every frame)' : r.delays.length ? `${r2(pct(r.delays, 50))} / ${r2(pct(r.delays, 95))} / ${r2(Math.max(...r.delays))} (n=${r.delays.length}, missed ${r.missed})` : `no event (missed ${r.missed})`;
       console.log(`| ${r.label} | ${r.cameras} | ${r.relay.all} / ${r.relay.idle} / ${r.relay.busy} | ${r.infer.all} / ${r.infer.idle} / ${r.infer.busy} | ${total} | ${estimate(r)} | ${r.eventsPerCamera.join(', ')} (${r.truthPerCamera}) | ${delay} | ${r.framesRead} / ${r.framesSent} / ${r.framesDropped} | ${r.frameAgeP95} |`);
     }
-    const ratio = estimate(after) / estimate(rows[0]!);
-    console.log(`\ncameras per machine: before ${estimate(rows[0]!)}, after ${estimate(after)}: ${r2(ratio)}× (target ≥ 3×: ${ratio >= 3 ? 'met' : 'missed'})`);
+    const ratio = estimate(rows[1]!) / estimate(rows[0]!);
+    console.log(`\ncameras per machine: before ${estimate(rows[0]!)}, after ${estimate(rows[1]!)}: ${r2(ratio)}× (target ≥ 3×: ${ratio >= 3 ? 'met' : 'missed'})`);
     const big = rows.find((r) => r.label.startsWith('after-'));
     if (big) {
       const ok = big.missed === 0 && big.delays.every((d) => d <= DEADLINE_S);

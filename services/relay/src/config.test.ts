@@ -46,7 +46,6 @@ test('defaults: the documented values', () => {
     watchdogMs: 15_000,
     identicalFrameLimit: 50,
     keyframeOnlyFps: 0.5,
-    rtspFrames: 'pixels',
     snapshotTimeoutMs: 5000,
     snapshotMaxBytes: 16 * 1024 * 1024,
     inferTimeoutMs: 60_000,

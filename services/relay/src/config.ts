@@ -38,8 +38,6 @@ export interface RelayConfig {
   identicalFrameLimit: number;
   /** At or below this rate an RTSP camera decodes keyframes only. */
   keyframeOnlyFps: number;
-  /** How ffmpeg hands RTSP frames over: decoded pixels (no encoding anywhere) or MJPEG (less memory). */
-  rtspFrames: 'pixels' | 'jpeg';
   /** Deadline for one whole snapshot request (connect, headers, body). */
   snapshotTimeoutMs: number;
   /** Largest snapshot body read; a larger one is a failure (too_large). */
@@ -82,11 +80,10 @@ export const RelayEnv = Type.Object({
   WATCHDOG_MS: int(15_000, 100, 'a reader with no new frame this long is restarted'),
   IDENTICAL_FRAME_LIMIT: int(50, 2, 'the same RTSP frame this many times in a row counts as a stall'),
   KEYFRAME_ONLY_FPS: num(0.5, 0, 'at or below this rate RTSP cameras decode keyframes only'),
-  RTSP_FRAMES: Type.Union([Type.Literal('pixels'), Type.Literal('jpeg')], { default: 'pixels', description: 'how ffmpeg hands RTSP frames to the relay: decoded RGB pixels (no encoding in ffmpeg, no decoding in the relay; 6 MB per held 1080p frame) or MJPEG (about 0.3 MB per frame, at about twice the CPU)' }),
   SNAPSHOT_TIMEOUT_MS: int(5000, 100, 'deadline for one whole snapshot request'),
   SNAPSHOT_MAX_BYTES: int(16 * 1024 * 1024, 1024, 'largest snapshot body read'),
   INFER_TIMEOUT_MS: int(60_000, 100, 'infer request timeout'),
-  RELAY_JPEG_QUALITY: int(85, 1, 'JPEG quality of frames and crops the relay encodes (and of ffmpeg\'s MJPEG with RTSP_FRAMES=jpeg)', 100),
+  RELAY_JPEG_QUALITY: int(85, 1, 'JPEG quality of frames from ffmpeg and of crops', 100),
   FFMPEG_PATH: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary' }),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 'on SIGTERM: how long to wait for CMS sockets and ffmpeg children'),
   ...LoggingEnvFields,
@@ -147,7 +144,6 @@ function fromEnv(merged: Env): RelayConfig {
     watchdogMs: e.WATCHDOG_MS,
     identicalFrameLimit: e.IDENTICAL_FRAME_LIMIT,
     keyframeOnlyFps: e.KEYFRAME_ONLY_FPS,
-    rtspFrames: e.RTSP_FRAMES,
     snapshotTimeoutMs: e.SNAPSHOT_TIMEOUT_MS,
     snapshotMaxBytes: e.SNAPSHOT_MAX_BYTES,
     inferTimeoutMs: e.INFER_TIMEOUT_MS,

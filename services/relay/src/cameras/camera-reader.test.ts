@@ -16,7 +16,7 @@ class ScriptedReader extends CameraReader {
   }
   protected close(): void {}
   frame(): void {
-    this.deliver({ jpeg: Buffer.from([this.opens]) }, { width: 1, height: 1 });
+    this.deliver(Buffer.from([this.opens]), { width: 1, height: 1 });
   }
   fail(kind: FailureKind = 'connect'): void {
     this.ended(`scripted ${kind}`, kind);
@@ -76,10 +76,10 @@ test('framesPerSecond is the reader\'s own measure', async () => {
 });
 
 test('ffmpeg: short probe unless a camera needed the full one; exit reasons classified', () => {
-  const quick = ffmpegArgs('rtsp://cam/live', 2, { keyframeOnlyFps: 0.5 });
+  const quick = ffmpegArgs('rtsp://cam/live', 2, { keyframeOnlyFps: 0.5, jpegQuality: 85 });
   assert.equal(quick[quick.indexOf('-analyzeduration') + 1], '500000');
   assert.ok(quick.indexOf('-analyzeduration') < quick.indexOf('-i'), 'an input option');
-  assert.ok(!ffmpegArgs('rtsp://cam/live', 2, { keyframeOnlyFps: 0.5, fullProbe: true }).includes('-analyzeduration'));
+  assert.ok(!ffmpegArgs('rtsp://cam/live', 2, { keyframeOnlyFps: 0.5, jpegQuality: 85, fullProbe: true }).includes('-analyzeduration'));
   assert.equal(ffmpegFailureKind(1, 'rtsp://cam/live: Connection refused'), 'connect');
   assert.equal(ffmpegFailureKind(1, 'rtsp://cam/live: Connection timed out'), 'timeout');
   assert.equal(ffmpegFailureKind(1, 'method DESCRIBE failed: 404 Not Found'), 'http_status');
@@ -184,7 +184,7 @@ test('states: max_retries spent is failed, for good; a late failure during backo
 class FrozenReader extends ScriptedReader {
   protected override readonly detectsRepeats: boolean = true;
   same(): void {
-    this.deliver({ jpeg: Buffer.from([1, 2, 3]) }, { width: 1, height: 1 });
+    this.deliver(Buffer.from([1, 2, 3]), { width: 1, height: 1 });
   }
 }
 

@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import { backoffDelayMs, mayRetry } from '@detector-worker/shared/backoff';
 import type { Logger } from '@detector-worker/shared/logging';
-import type { CameraSource, Frame, FramePicture } from './frame.js';
+import type { CameraSource, Frame } from './frame.js';
 import { FrameRate } from './frame-rate.js';
 import { canConnect, probeTarget } from './reachability.js';
 import { canMove, ENTERED, hasStream, isOnline, type ReaderState } from './reader-state.js';
@@ -25,7 +25,7 @@ import { canMove, ENTERED, hasStream, isOnline, type ReaderState } from './reade
 export type { ReaderState } from './reader-state.js';
 
 /** Why a stream ended or a frame was refused: the label of relay_camera_failures_total. */
-export type FailureKind = 'timeout' | 'connect' | 'http_status' | 'too_large' | 'not_jpeg' | 'invalid_jpeg' | 'invalid_frame' | 'stalled' | 'repeated' | 'exited' | 'error';
+export type FailureKind = 'timeout' | 'connect' | 'http_status' | 'too_large' | 'not_jpeg' | 'invalid_jpeg' | 'stalled' | 'repeated' | 'exited' | 'error';
 
 export interface ReaderOptions {
   reconnectIntervalSec: number;
@@ -194,11 +194,11 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
   protected readonly detectsRepeats: boolean = true;
 
   /** A frame from the stream; false when it was not taken (no stream open, or it froze). */
-  protected deliver(picture: FramePicture, size: { width: number; height: number }): boolean {
+  protected deliver(jpeg: Buffer, size: { width: number; height: number }): boolean {
     if (!hasStream(this.current)) return false;
     if (this.detectsRepeats) {
       // Byte comparison with the last frame: no hash per frame, and it stops at the first difference.
-      this.repeats = samePicture(this.latest, picture) ? this.repeats + 1 : 0;
+      this.repeats = this.latest?.jpeg.equals(jpeg) ? this.repeats + 1 : 0;
       if (this.repeats >= this.options.identicalFrameLimit) {
         this.ended(`the same frame ${this.repeats + 1} times in a row`, 'repeated');
         return false;
@@ -214,7 +214,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
     this.framesRead++;
     this.lastFrameAt = now;
     this.meter.add(now);
-    const frame: Frame = { ...picture, width: size.width, height: size.height, capturedAt: new Date(), seq: this.framesRead };
+    const frame: Frame = { jpeg, width: size.width, height: size.height, capturedAt: new Date(), seq: this.framesRead };
     this.latest = frame;
     if (this.current === 'connecting') this.moveTo('streaming', 'first frame', { afterMs: now - this.openedAt });
     this.emit('frame', frame);
@@ -321,10 +321,4 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
     }
     this.tick();
   }
-}
-
-function samePicture(last: Frame | undefined, next: FramePicture): boolean {
-  if (!last) return false;
-  if (next.jpeg) return last.jpeg?.equals(next.jpeg) === true;
-  return last.rgb?.equals(next.rgb) === true;
 }

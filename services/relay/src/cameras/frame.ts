@@ -1,15 +1,7 @@
-/**
- * One camera picture, as the readers deliver it, and when it was taken. Snapshot cameras
- * deliver their JPEG as it came; RTSP cameras deliver the decoded pixels (interleaved RGB,
- * row by row) so the relay cuts and shrinks them without decoding, and encodes a JPEG only
- * when a whole frame must travel (frame-images.ts: frameJpeg).
- */
-export type Frame = FrameInfo & FramePicture;
-
-export type FramePicture = { jpeg: Buffer; rgb?: undefined } | { rgb: Buffer; jpeg?: undefined };
-
-export interface FrameInfo {
-  /** Pixel size (from the JPEG's frame header, or the decoded frame). */
+/** One decoded camera picture, as the readers deliver it: JPEG bytes and when it was taken. */
+export interface Frame {
+  jpeg: Buffer;
+  /** Pixel size, from the JPEG's frame header (read by the reader's completeness check). */
   width: number;
   height: number;
   capturedAt: Date;

@@ -3,11 +3,8 @@
  * subscriptions need: at or below the keyframe-only rate it skips non-key frames entirely
  * (the decoder's cost drops to the keyframes), and a select filter passes the first frame of
  * every 1/rate-second slot, so at most `rate` frames per second and never a duplicate.
- * Frames arrive decoded, as PPM (RGB) on stdout: ffmpeg encodes nothing, and the relay cuts,
- * shrinks and samples the pixels without decoding them (ppm-splitter.ts says why); or, with
- * RTSP_FRAMES=jpeg, as MJPEG (a fifth of the memory per held frame, about twice the CPU). A camera
- * whose keyframes turn out too sparse for the needed rate is reopened decoding every frame
- * (its keyframe interval is remembered).
+ * Frames arrive as MJPEG on stdout. A camera whose keyframes turn out too sparse for the
+ * needed rate is reopened decoding every frame (its keyframe interval is remembered).
  *
  * ffmpeg probes a stream for 0.5 s instead of its default 5 s budget before the first
  * frame (about 3 s on a camera with 1 s keyframes): the RTSP session description already
@@ -18,16 +15,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '@detector-worker/shared/logging';
 import { redactUrl } from '@detector-worker/shared/logging';
 import { CameraReader, type FailureKind, type ReaderOptions } from './camera-reader.js';
-import type { CameraSource, FramePicture } from './frame.js';
+import type { CameraSource } from './frame.js';
 import { checkJpeg } from './jpeg-check.js';
 import { JpegSplitter } from './jpeg-splitter.js';
-import { PpmSplitter } from './ppm-splitter.js';
 
 export interface RtspOptions extends ReaderOptions {
   ffmpegPath: string;
   keyframeOnlyFps: number;
-  /** Decoded RGB (the default: nothing encodes) or MJPEG at `jpegQuality` (a fifth of the memory per held frame). */
-  frames: 'pixels' | 'jpeg';
   jpegQuality: number;
 }
 
@@ -73,7 +67,7 @@ export function ffmpegFailureKind(code: number | null, stderr: string): FailureK
   return code === null ? 'error' : 'exited';
 }
 
-export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions, 'keyframeOnlyFps'> & Partial<Pick<RtspOptions, 'frames' | 'jpegQuality'>> & { keyframeIntervalMs?: number; fullProbe?: boolean }): string[] {
+export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'> & { keyframeIntervalMs?: number; fullProbe?: boolean }): string[] {
   const keyframesOnly = decodeKeyframesOnly(rate, options.keyframeOnlyFps, options.keyframeIntervalMs);
   const perSecond = rate.toFixed(6);
   return [
@@ -106,11 +100,13 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
     'vfr',
     '-f',
     'image2pipe',
-    ...(options.frames === 'jpeg'
-      ? // Full-range 4:2:0, what the MJPEG encoder wants (avoids a swscale warning per frame).
-        ['-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p', '-q:v', String(mjpegQscale(options.jpegQuality ?? 85))]
-      : // Decoded RGB with a small header per frame (its size): no encoding in ffmpeg.
-        ['-c:v', 'ppm', '-pix_fmt', 'rgb24']),
+    '-c:v',
+    'mjpeg',
+    // Full-range 4:2:0, what the MJPEG encoder wants (avoids a swscale warning per frame).
+    '-pix_fmt',
+    'yuvj420p',
+    '-q:v',
+    String(mjpegQscale(options.jpegQuality)),
     'pipe:1',
   ];
 }
@@ -123,7 +119,7 @@ export class RtspReader extends CameraReader {
   private keyframeTimes: number[] = [];
   /** Set once the short probe failed on this camera. */
   private fullProbe = false;
-  /** MJPEG frames from the pipe that were not complete JPEGs (logged once in a while). */
+  /** Frames from the pipe that were not complete JPEGs (logged once in a while). */
   private invalidFrames = 0;
 
   constructor(source: CameraSource, private readonly rtsp: RtspOptions, logger: Logger, rate: number) {
@@ -148,8 +144,8 @@ export class RtspReader extends CameraReader {
     return decodeKeyframesOnly(this.rate, this.rtsp.keyframeOnlyFps, this.keyframeIntervalMs);
   }
 
-  protected override deliver(picture: FramePicture, size: { width: number; height: number }): boolean {
-    if (!super.deliver(picture, size)) return false;
+  protected override deliver(jpeg: Buffer, size: { width: number; height: number }): boolean {
+    if (!super.deliver(jpeg, size)) return false;
     if (this.keyframesOnly) {
       this.keyframeTimes.push(Date.now());
       if (this.keyframeTimes.length > 10) this.keyframeTimes.shift();
@@ -176,10 +172,17 @@ export class RtspReader extends CameraReader {
     this.logger.debug({ url: redactUrl(this.source.url), rate: this.rate, keyframesOnly: this.keyframesOnly }, 'starting ffmpeg');
     const child = spawn(this.rtsp.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    const read = this.rtsp.frames === 'jpeg' ? this.jpegFrames() : this.pixelFrames();
+    const splitter = new JpegSplitter();
     child.stdout!.on('data', (chunk: Buffer) => {
       // A child being closed (reopen, stop) may still flush frames: they are not this stream's.
-      if (this.child === child) read(chunk);
+      if (this.child !== child) return;
+      for (const jpeg of splitter.push(chunk)) {
+        // ffmpeg's own output is nearly always whole; the check walks headers and memchr's
+        // through the scan data (microseconds per frame), and keeps a torn frame from infer.
+        const check = checkJpeg(jpeg);
+        if (check.ok) this.deliver(jpeg, check);
+        else this.invalidFrame(check.reason);
+      }
     });
     let lastStderr = '';
     let probeTooShort = false;
@@ -207,32 +210,6 @@ export class RtspReader extends CameraReader {
       }
       this.ended(reason, ffmpegFailureKind(code, lastStderr));
     });
-  }
-
-  /** Reads PPM frames; output that lost its framing ends the stream (nothing after it can be trusted). */
-  private pixelFrames(): (chunk: Buffer) => void {
-    const splitter = new PpmSplitter();
-    return (chunk) => {
-      const { frames, error } = splitter.push(chunk);
-      for (const f of frames) this.deliver({ rgb: f.rgb }, f);
-      if (!error) return;
-      this.logger.warn({ reason: error }, 'ffmpeg output is not a frame stream; reopening the camera');
-      this.ended(`ffmpeg output unreadable: ${error}`, 'invalid_frame');
-    };
-  }
-
-  /** Reads MJPEG frames; a torn one is dropped (the next SOI starts afresh). */
-  private jpegFrames(): (chunk: Buffer) => void {
-    const splitter = new JpegSplitter();
-    return (chunk) => {
-      for (const jpeg of splitter.push(chunk)) {
-        // ffmpeg's own output is nearly always whole; the check walks headers and memchr's
-        // through the scan data (microseconds per frame), and keeps a torn frame from infer.
-        const check = checkJpeg(jpeg);
-        if (check.ok) this.deliver({ jpeg }, check);
-        else this.invalidFrame(check.reason);
-      }
-    };
   }
 
   private invalidFrame(reason: string): void {

@@ -39,7 +39,7 @@ test('snapshots: a JPEG is a frame; too large, not a JPEG, an error status or si
     const reader = new SnapshotReader({ kind: 'snapshot', url: base + path, intervalMs: 100 }, { reconnectIntervalSec: 60, maxBackoffSec: 60, maxRetries: -1, watchdogMs: 60_000, identicalFrameLimit: 5, timeoutMs: 300, maxBytes: 2048 }, quiet, 10);
     assert.ok(jpeg.length < 2048);
     const frames: Buffer[] = [];
-    reader.on('frame', (f) => frames.push(f.jpeg!));
+    reader.on('frame', (f) => frames.push(f.jpeg));
     reader.start();
     for (let i = 0; i < 100 && frames.length < 3 && reader.state !== 'backoff'; i++) await new Promise((r) => setTimeout(r, 20));
     const outcome = { frames: frames.length, online: reader.stats.online, error: reader.stats.lastError, failures: { ...reader.stats.failures }, last: frames.at(-1) };

@@ -84,7 +84,7 @@ export class SnapshotReader extends CameraReader {
         return;
       }
       if (session.signal.aborted) return;
-      this.deliver({ jpeg: snapshot.jpeg }, snapshot);
+      this.deliver(snapshot.jpeg, snapshot);
       this.timer = setTimeout(() => void poll(), Math.max(0, this.intervalMs - (Date.now() - started)));
       this.timer.unref();
     };

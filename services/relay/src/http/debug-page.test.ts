@@ -10,7 +10,7 @@ class TestReader extends CameraReader {
   protected open(): void {}
   protected close(): void {}
   frame(n: number): void {
-    this.deliver({ jpeg: Buffer.from([n]) }, { width: 1, height: 1 });
+    this.deliver(Buffer.from([n]), { width: 1, height: 1 });
   }
 }
 

@@ -61,7 +61,7 @@ export class RelayMetrics {
     perCamera('relay_camera_consecutive_failures', 'Failures since the camera was last healthy (drives the backoff)', (s) => s.consecutiveFailures);
     new Gauge({
       name: 'relay_camera_failures_total',
-      help: 'Camera failures by reason: timeout, connect, http_status, too_large, not_jpeg, invalid_jpeg, invalid_frame, stalled, repeated, exited, error (counter semantics)',
+      help: 'Camera failures by reason: timeout, connect, http_status, too_large, not_jpeg, invalid_jpeg, stalled, repeated, exited, error (counter semantics)',
       labelNames: ['camera', 'reason'],
       registers: [r],
       collect() {

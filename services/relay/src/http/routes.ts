@@ -10,7 +10,6 @@ import type { RelayConfig } from '../config.js';
 import type { SubscriptionRegistry } from '../subscriptions/registry.js';
 import type { RelayMetrics } from './metrics.js';
 import { coded } from '../error-codes.js';
-import { frameJpeg } from '../infer-link/frame-images.js';
 import { registerDebugPage } from './debug-page.js';
 
 function sendError(reply: FastifyReply, err: CodedError): FastifyReply {
@@ -47,8 +46,7 @@ export function registerHttpRoutes(app: FastifyInstance, deps: RouteDeps): void 
     reply.header('content-type', 'image/jpeg');
     reply.header('cache-control', 'no-store');
     reply.header('x-captured-at', frame.capturedAt.toISOString());
-    // RTSP frames are pixels: encoded here, once per frame however often it is polled.
-    return reply.send(await frameJpeg(frame, deps.config.jpegQuality));
+    return reply.send(frame.jpeg);
   });
 
   app.get('/healthz', QUIET, async () => ({ status: 'ok' }));

@@ -11,7 +11,7 @@ import type { Logger } from '@detector-worker/shared/logging';
 import type { CropBox } from '@detector-worker/shared/protocol/messages';
 import type { Frame } from '../cameras/frame.js';
 import { backoffDelayMs } from '@detector-worker/shared/backoff';
-import { cropJpeg, detectImage, frameJpeg, motionThumbnail } from './frame-images.js';
+import { cropJpeg, detectImage, motionThumbnail } from './frame-images.js';
 import { GroupTracking, type FullRun, type VisitEvent } from './group-tracking.js';
 import type { InferAnswer, InferClient, InferRequest } from './infer-client.js';
 
@@ -174,7 +174,7 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
       return;
     }
     const image = tracking ? await detectImage(frame, this.crop, this.tracking.modelInput, this.deps.jpegQuality) : undefined;
-    const jpeg = tracking ? image?.jpeg : this.crop ? await cropJpeg(frame, this.crop, this.deps.jpegQuality) : await frameJpeg(frame, this.deps.jpegQuality);
+    const jpeg = tracking ? image?.jpeg : this.crop ? await cropJpeg(frame, this.crop, this.deps.jpegQuality) : frame.jpeg;
     if (!jpeg) {
       this.count('CROP_OUTSIDE_FRAME');
       // Known only once frames arrive (the CMS does not know the resolution); said once.
@@ -214,7 +214,7 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     if (!first) return;
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
     // The full run sees the crop at full resolution: branches crop the car again, actions save it.
-    const jpeg = this.crop ? await cropJpeg(run.at.frame, this.crop, this.deps.jpegQuality) : await frameJpeg(run.at.frame, this.deps.jpegQuality);
+    const jpeg = this.crop ? await cropJpeg(run.at.frame, this.crop, this.deps.jpegQuality) : run.at.frame.jpeg;
     if (!jpeg) return;
     const answer = await this.request(jpeg, run.at.frame, first, { requestId: run.visitId, stage: 'full', focus: run.box });
     if (!answer) {
