@@ -48,7 +48,7 @@ const pct = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.min(v.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** CPU seconds of a process with its reaped children (cutime/cstime), plus its live children whose name matches `children`. */
-function cpuSeconds(pid: number, children?: string): number {
+function cpuSeconds(pid: number, children?: string, withChildren = true): number {
   const own = (p: number | string, reaped: boolean) => {
     try {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -57,8 +57,8 @@ function cpuSeconds(pid: number, children?: string): number {
       return 0; // exited between pgrep and the read
     }
   };
-  let total = own(pid, true);
-  if (children) {
+  let total = own(pid, withChildren);
+  if (children && withChildren) {
     let kids: string[] = [];
     try {
       kids = execFileSync('pgrep', ['-P', String(pid), children]).toString().trim().split('\n').filter(Boolean);
@@ -110,6 +110,8 @@ interface PhaseResult {
   cameras: number;
   /** CPU-s per camera-minute over the whole window, the clip's empty stretches and its busy ones. */
   relay: { all: number; idle: number; busy: number };
+  /** The relay process alone (without its ffmpeg children), over the whole window. */
+  relayNode: number;
   infer: { all: number; idle: number; busy: number };
   cameraSim: number;
   eventsPerCamera: number[];
@@ -199,12 +201,13 @@ async function main(): Promise<void> {
       for (const [i, s] of servers.entries()) {
         ws.send(JSON.stringify({ type: 'subscribe', payload: { subscriptionIdentifier: subs[i], rtspUrl: s.url, modelUrl: `file://${models[mode]}`, modelName: 'Vehicles', modelId: mode } }));
       }
-      const samples: Array<{ t: number; relay: number; infer: number; sim: number; age: number }> = [];
+      const samples: Array<{ t: number; relay: number; relayNode: number; infer: number; sim: number; age: number }> = [];
       const sample = async () => {
         const m = await scrape(relay.url);
         samples.push({
           t: (Date.now() - clipStart) / 1000,
           relay: cpuSeconds(relay.pid, 'ffmpeg'),
+          relayNode: cpuSeconds(relay.pid, undefined, false),
           infer: cpuSeconds(infer.pid, '.'),
           // The RTSP servers' ffmpeg children; relay and infer are children of this process too.
           sim: cpuSeconds(process.pid, 'ffmpeg'),
@@ -218,7 +221,7 @@ async function main(): Promise<void> {
         await sleep(1000);
         last = await sample();
       }
-      const per = (key: 'relay' | 'infer' | 'sim', pick: (t: number) => boolean) => {
+      const per = (key: 'relay' | 'relayNode' | 'infer' | 'sim', pick: (t: number) => boolean) => {
         let cpu = 0;
         let secs = 0;
         for (let k = 1; k < samples.length; k++) {
@@ -249,7 +252,7 @@ async function main(): Promise<void> {
       const visitDelta = (event: string) => sumOf(last, 'relay_visit_events_total', `event="${event}"`) - sumOf(before0, 'relay_visit_events_total', `event="${event}"`);
       return {
         label, mode, cameras: n,
-        relay: split('relay'), infer: split('infer'), cameraSim: per('sim', () => true),
+        relay: split('relay'), relayNode: per('relayNode', () => true), infer: split('infer'), cameraSim: per('sim', () => true),
         eventsPerCamera, truthPerCamera: truth.filter((v) => v.stoppedAt! <= SECONDS).length, delays, missed,
         framesRead: servers.reduce((s, srv) => s + (last.get(`relay_camera_frames_read_total{camera="${srv.url}"}`) ?? 0), 0),
         framesSent: subs.reduce((s, id) => s + (last.get(`relay_frames_sent_total{subscription="${id}"}`) ?? 0), 0),
@@ -288,12 +291,12 @@ async function main(): Promise<void> {
     }
 
     console.log(`\n1080p${UPSCALE ? '' : ' (not upscaled: 1280x720)'} 10 fps H.264 over RTSP, read at 2 fps; YOLO11n int8 320 + car_color_cls branch; infer: 2 workers × 1 onnxruntime thread; a car every ${EVERY_S} s; ${SECONDS} s per phase, measured from clip ${WARMUP_S} s`);
-    console.log('| phase | cameras | relay+ffmpeg CPU-s / camera-min (all / idle / busy) | infer CPU-s / camera-min (all / idle / busy) | total | cameras per machine (2 cores × 0.85) | CMS events per camera (truth) | stop -> event p50 / p95 / max (s) | frames read / sent / dropped | frame age at send p95 (s) |');
+    console.log('| phase | cameras | relay+ffmpeg CPU-s / camera-min (all / idle / busy; relay process alone) | infer CPU-s / camera-min (all / idle / busy) | total | cameras per machine (2 cores × 0.85) | CMS events per camera (truth) | stop -> event p50 / p95 / max (s) | frames read / sent / dropped | frame age at send p95 (s) |');
     console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
       const total = r2(r.relay.all + r.infer.all);
       const delay = r.mode === 'before' ? '— (every frame)' : r.delays.length ? `${r2(pct(r.delays, 50))} / ${r2(pct(r.delays, 95))} / ${r2(Math.max(...r.delays))} (n=${r.delays.length}, missed ${r.missed})` : `no event (missed ${r.missed})`;
-      console.log(`| ${r.label} | ${r.cameras} | ${r.relay.all} / ${r.relay.idle} / ${r.relay.busy} | ${r.infer.all} / ${r.infer.idle} / ${r.infer.busy} | ${total} | ${estimate(r)} | ${r.eventsPerCamera.join(', ')} (${r.truthPerCamera}) | ${delay} | ${r.framesRead} / ${r.framesSent} / ${r.framesDropped} | ${r.frameAgeP95} |`);
+      console.log(`| ${r.label} | ${r.cameras} | ${r.relay.all} / ${r.relay.idle} / ${r.relay.busy}; ${r.relayNode} | ${r.infer.all} / ${r.infer.idle} / ${r.infer.busy} | ${total} | ${estimate(r)} | ${r.eventsPerCamera.join(', ')} (${r.truthPerCamera}) | ${delay} | ${r.framesRead} / ${r.framesSent} / ${r.framesDropped} | ${r.frameAgeP95} |`);
     }
     const ratio = estimate(rows[1]!) / estimate(rows[0]!);
     console.log(`\ncameras per machine: before ${estimate(rows[0]!)}, after ${estimate(rows[1]!)}: ${r2(ratio)}× (target ≥ 3×: ${ratio >= 3 ? 'met' : 'missed'})`);

@@ -34,6 +34,7 @@ test('ffmpeg decodes keyframes only when the needed rate allows, TCP transport, 
   const fast = ffmpegArgs('rtsp://cam/1', 2, { keyframeOnlyFps: 0.5, jpegQuality: 85 });
   assert.ok(!fast.includes('-skip_frame'));
   assert.match(fast[fast.indexOf('-vf') + 1]!, /floor\(t\*2\.000000\)/);
+  assert.equal(fast[fast.indexOf('-huffman') + 1], 'default', 'one encoding pass per frame');
   const measured = ffmpegArgs('rtsp://cam/1', 0.5, { keyframeOnlyFps: 0.5, jpegQuality: 85, keyframeIntervalMs: 4000 });
   assert.ok(!measured.includes('-skip_frame'), 'keyframes known to be 4 s apart cannot give 0.5 fps');
 });

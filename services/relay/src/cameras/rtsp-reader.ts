@@ -102,6 +102,10 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
     'image2pipe',
     '-c:v',
     'mjpeg',
+    // The standard Huffman tables: one pass over each frame instead of two (measured: 18 % less
+    // encoding CPU for 4 % more bytes; the frame goes over loopback or is decoded locally).
+    '-huffman',
+    'default',
     // Full-range 4:2:0, what the MJPEG encoder wants (avoids a swscale warning per frame).
     '-pix_fmt',
     'yuvj420p',
