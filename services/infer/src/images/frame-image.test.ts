@@ -58,3 +58,40 @@ test('greyscale and alpha images become 3-channel RGB', async () => {
   assert.equal((await a.crop([0, 0, 10, 10])).width, 10);
   assert.equal((await a.fitted({ width: 16, height: 16, resize: 'letterbox', padValue: 0 })).pixels.length, 16 * 12 * 3);
 });
+
+test('a frame already at the letterbox size is decoded as it is: the same pixels as a plain decode', async () => {
+  const texture = Buffer.from(Array.from({ length: 640 * 360 * 3 }, (_, i) => (i * 2654435761) >>> 24));
+  const frame = await sharp(texture, { raw: { width: 640, height: 360, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  const img = await FrameImage.open(frame, 10_000_000);
+  assert.deepEqual([img.width, img.height, img.format], [640, 360, 'jpeg']);
+  const lb = await img.fitted({ width: 640, height: 640, resize: 'letterbox', padValue: 114 });
+  assert.deepEqual(lb.placement, { tensorWidth: 640, tensorHeight: 640, left: 0, top: 140, padValue: 114 });
+  assert.ok(lb.pixels.equals(await sharp(frame).raw().toBuffer()), 'pixels of a plain decode');
+  const st = await img.fitted({ width: 640, height: 360, resize: 'stretch', padValue: 0 });
+  assert.ok(st.pixels.equals(lb.pixels));
+});
+
+test('the header is read without sharp for plain JPEGs; CMYK, 1-channel, progressive and cut headers still open as before', async () => {
+  const progressive = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#c83232' } }).jpeg({ progressive: true }).toBuffer();
+  const p = await FrameImage.open(progressive, 10_000_000);
+  assert.deepEqual([p.width, p.height], [300, 200]);
+  assert.equal((await p.fitted({ width: 64, height: 64, resize: 'letterbox', padValue: 114 })).pixels.length, 64 * 43 * 3);
+  const base = () => sharp({ create: { width: 40, height: 30, channels: 3, background: '#3264c8' } });
+  for (const encoded of [await base().toColourspace('cmyk').jpeg().toBuffer(), await base().greyscale().toColourspace('b-w').jpeg().toBuffer()]) {
+    const img = await FrameImage.open(encoded, 10_000);
+    const fit = await img.fitted({ width: 40, height: 30, resize: 'stretch', padValue: 0 });
+    assert.equal(fit.pixels.length, 40 * 30 * 3, 'three channels out');
+  }
+  const whole = await base().jpeg().toBuffer();
+  await assert.rejects(FrameImage.open(whole.subarray(0, 40), 10_000), (e: CodedError) => e.code === 'IMAGE_INVALID');
+  // A header claiming 60000x60000 is refused from the header alone.
+  const huge = Buffer.from(whole);
+  for (let i = 2; i < huge.length; i += 2 + huge.readUInt16BE(i + 2)) {
+    if (huge[i + 1] === 0xc0) {
+      huge.writeUInt16BE(60000, i + 5);
+      huge.writeUInt16BE(60000, i + 7);
+      break;
+    }
+  }
+  await assert.rejects(FrameImage.open(huge, 40_000_000), (e: CodedError) => e.code === 'IMAGE_TOO_LARGE' && e.statusCode === 413);
+});

@@ -12,6 +12,7 @@ import type { Placement } from '../inference/letterbox.js';
 import type { ActionImage, CropOptions } from '../pipeline/ports.js';
 import { expandQuad, isUsableQuad, quadSize, warpQuad, type Point } from '../inference/homography.js';
 import { coded } from '../error-codes.js';
+import { readJpegHeader } from './jpeg-header.js';
 
 export type ResizeMode = 'letterbox' | 'stretch' | 'center-crop';
 
@@ -44,6 +45,10 @@ function imageError(err: unknown): CodedError {
   return coded('IMAGE_INVALID', `image could not be decoded: ${message}`);
 }
 
+function checkPixels(width: number, height: number, maxPixels: number): void {
+  if (width * height > maxPixels) throw coded('IMAGE_TOO_LARGE', `image is ${width}x${height}, over the limit of ${maxPixels} pixels`);
+}
+
 export class FrameImage implements ActionImage {
   private full: Promise<{ data: Buffer; width: number; height: number }> | undefined;
 
@@ -60,6 +65,14 @@ export class FrameImage implements ActionImage {
   /** Reads the header only; pixels are decoded when a node needs them. */
   static async open(encoded: Buffer, maxPixels: number): Promise<FrameImage> {
     if (!encoded.length) throw coded('IMAGE_EMPTY', 'request body is empty: send the image bytes');
+    // The usual camera frame: a 3-component JPEG whose header the JS walk understands, read
+    // without a libvips round trip. libvips calls such a JPEG 3-band sRGB, so it is plain RGB
+    // like in the metadata path below. Greyscale, CMYK, PNG, WebP and odd JPEGs ask sharp.
+    const jpeg = readJpegHeader(encoded);
+    if (jpeg && jpeg.components === 3) {
+      checkPixels(jpeg.width, jpeg.height, maxPixels);
+      return new FrameImage(encoded, jpeg.width, jpeg.height, 'jpeg', maxPixels, true);
+    }
     let meta: Metadata;
     try {
       meta = await sharp(encoded, { limitInputPixels: maxPixels }).metadata();
@@ -70,7 +83,7 @@ export class FrameImage implements ActionImage {
     const width = meta.width ?? 0;
     const height = meta.height ?? 0;
     if (!width || !height) throw coded('IMAGE_INVALID', 'image has no size');
-    if (width * height > maxPixels) throw coded('IMAGE_TOO_LARGE', `image is ${width}x${height}, over the limit of ${maxPixels} pixels`);
+    checkPixels(width, height, maxPixels);
     return new FrameImage(encoded, width, height, meta.format, maxPixels, meta.channels === 3 && meta.space === 'srgb' && !meta.hasAlpha);
   }
 
@@ -125,12 +138,15 @@ export class FrameImage implements ActionImage {
       if (target.resize === 'letterbox') {
         const geometry = computeLetterbox(src.width, src.height, target.width, target.height);
         info = geometry;
-        // Padding is left to the tensor builder (hwcToChwPlaced): no padded copy here.
-        pipeline = pipeline.resize(geometry.resizedWidth, geometry.resizedHeight, { fit: 'fill' });
+        // Padding is left to the tensor builder (hwcToChwPlaced): no padded copy here. A frame
+        // the relay already shrank to the resized size is decoded as it is.
+        if (geometry.resizedWidth !== src.width || geometry.resizedHeight !== src.height) {
+          pipeline = pipeline.resize(geometry.resizedWidth, geometry.resizedHeight, { fit: 'fill' });
+        }
         placement = { tensorWidth: target.width, tensorHeight: target.height, left: geometry.padX, top: geometry.padY, padValue: target.padValue };
       } else if (target.resize === 'stretch') {
         info = computeStretch(src.width, src.height, target.width, target.height);
-        pipeline = pipeline.resize(target.width, target.height, { fit: 'fill' });
+        if (target.width !== src.width || target.height !== src.height) pipeline = pipeline.resize(target.width, target.height, { fit: 'fill' });
       } else {
         const scale = (Math.max(target.width, target.height) * CENTER_CROP_RATIO) / Math.min(src.width, src.height);
         const w = Math.max(target.width, Math.round(src.width * scale));

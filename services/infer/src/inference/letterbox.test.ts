@@ -167,3 +167,65 @@ test('hwcToChwPlaced writes the image at its place and pads the rest', () => {
   assert.deepEqual(Array.from(bgr), [1, 0, 1, 1, 0, 0, 1, 1, 0]);
   assert.throws(() => hwcToChwPlaced(rgb, 2, 1, { tensorWidth: 2, tensorHeight: 1, left: 1, top: 0, padValue: 0 }, { channelOrder: 'rgb' }), /does not fit/);
 });
+
+/** The plain per-pixel definition the fast loops must match bit for bit. */
+function referencePlaced(rgb: Uint8Array, w: number, h: number, p: { tensorWidth: number; tensorHeight: number; left: number; top: number; padValue: number }, order: 'rgb' | 'bgr', mean = [0, 0, 0], std = [1, 1, 1]): Float32Array {
+  const plane = p.tensorWidth * p.tensorHeight;
+  const out = new Float32Array(plane * 3);
+  const value = (k: number, byte: number) => (byte / 255 - mean[k]!) / std[k]!;
+  for (let k = 0; k < 3; k++) out.fill(value(k, p.padValue), k * plane, (k + 1) * plane);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = (y * w + x) * 3;
+      const d = (p.top + y) * p.tensorWidth + p.left + x;
+      for (let k = 0; k < 3; k++) out[k * plane + d] = value(k, rgb[s + (order === 'bgr' ? 2 - k : k)]!);
+    }
+  }
+  return out;
+}
+
+test('hwcToChwPlaced and hwcToChw match the per-pixel definition bit for bit (widths, offsets, orders, stats)', () => {
+  let seed = 11;
+  const byte = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+  const cases: Array<[number, number, number, number, number, number]> = [
+    // w, h, tensor w, tensor h, left, top
+    [640, 360, 640, 640, 0, 140],
+    [480, 640, 640, 640, 80, 0],
+    [13, 7, 13, 20, 0, 6],
+    [13, 7, 16, 9, 3, 1],
+    [5, 1, 5, 1, 0, 0],
+    [3, 3, 8, 8, 2, 2],
+  ];
+  for (const [w, h, tw, th, left, top] of cases) {
+    for (const shift of [0, 1, 3]) {
+      // A pixel buffer that does not start on a word boundary takes the byte-wise path.
+      const backing = new Uint8Array(w * h * 3 + shift);
+      for (let i = 0; i < backing.length; i++) backing[i] = byte();
+      const rgb = backing.subarray(shift);
+      for (const [order, mean, std] of [['rgb', undefined, undefined], ['bgr', [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]]] as const) {
+        const norm = { channelOrder: order, ...(mean ? { mean, std } : {}) } as const;
+        const place = { tensorWidth: tw, tensorHeight: th, left, top, padValue: 114 };
+        const label = `${w}x${h} at ${left},${top} in ${tw}x${th}, shift ${shift}, ${order}`;
+        const expected = referencePlaced(rgb, w, h, place, order, mean ? [...mean] : undefined, std ? [...std] : undefined);
+        assert.deepEqual(hwcToChwPlaced(rgb, w, h, place, norm), expected, label);
+        if (left === 0 && top === 0 && tw === w && th === h) assert.deepEqual(hwcToChw(rgb, w, h, norm), expected, label);
+      }
+    }
+  }
+});
+
+test('hwcToChwPlaced with padReady writes only the image and keeps the pad already there', () => {
+  const place = { tensorWidth: 8, tensorHeight: 8, left: 0, top: 2, padValue: 114 };
+  const first = Uint8Array.from({ length: 8 * 4 * 3 }, (_, i) => i & 255);
+  const second = Uint8Array.from({ length: 8 * 4 * 3 }, (_, i) => (i * 7) & 255);
+  const buffer = new Float32Array(8 * 8 * 3);
+  hwcToChwPlaced(first, 8, 4, place, { channelOrder: 'rgb' }, buffer);
+  const again = hwcToChwPlaced(second, 8, 4, place, { channelOrder: 'rgb' }, buffer, { padReady: true });
+  assert.deepEqual(again, hwcToChwPlaced(second, 8, 4, place, { channelOrder: 'rgb' }));
+  // The pad really was skipped: a poisoned pad value survives a padReady call.
+  buffer[0] = -1;
+  hwcToChwPlaced(second, 8, 4, place, { channelOrder: 'rgb' }, buffer, { padReady: true });
+  assert.equal(buffer[0], -1);
+  hwcToChwPlaced(second, 8, 4, place, { channelOrder: 'rgb' }, buffer);
+  assert.equal(buffer[0], Math.fround(114 / 255));
+});

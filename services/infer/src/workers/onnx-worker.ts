@@ -13,6 +13,12 @@ import type { ClassifyReply, ClassifyTask, DetectReply, DetectTask, LiveSet, Loa
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 /** One reusable input buffer per element count: a worker runs one task at a time. */
 const inputBuffers = new Map<number, Float32Array>();
+/**
+ * What each input buffer's letterbox pad was last written for. A camera sends frames of one
+ * size, so from the second frame on the pad bands already hold the right values and only the
+ * image area is written (44 % fewer writes for a 640x360 frame in a 640x640 tensor).
+ */
+const padWritten = new Map<Float32Array, string>();
 /** Class filters as sets, per session (the task carries an array; a set per frame is waste). */
 const classFilters = new Map<string, ReadonlySet<number>>();
 let seenEpoch = -1;
@@ -88,8 +94,18 @@ function inputTensor(task: DetectTask | ClassifyTask): { tensor: ort.Tensor; ms:
     buffer = new Float32Array(count);
     inputBuffers.set(count, buffer);
   }
-  if (task.placement) hwcToChwPlaced(task.pixels, task.width, task.height, task.placement, task.norm, buffer);
-  else hwcToChw(task.pixels, task.width, task.height, task.norm, buffer);
+  if (task.placement) {
+    const p = task.placement;
+    const layout = `${p.tensorWidth}x${p.tensorHeight}+${p.left}+${p.top}:${task.width}x${task.height}:${p.padValue}:${task.norm.channelOrder}:${task.norm.mean?.join() ?? ''}:${task.norm.std?.join() ?? ''}`;
+    const padReady = padWritten.get(buffer) === layout;
+    // Forget the layout first: should the build throw half-way, the next task rewrites the pad.
+    padWritten.delete(buffer);
+    hwcToChwPlaced(task.pixels, task.width, task.height, p, task.norm, buffer, { padReady });
+    padWritten.set(buffer, layout);
+  } else {
+    padWritten.delete(buffer);
+    hwcToChw(task.pixels, task.width, task.height, task.norm, buffer);
+  }
   return { tensor: new ort.Tensor('float32', buffer, [1, 3, height, width]), ms: performance.now() - t0 };
 }
 
