@@ -1,7 +1,8 @@
 /**
  * Hostile infer clients against the real infer process: slowloris headers and bodies are cut
  * off by the configured timeouts, refusals (429, 413, 401) come before the body is read, every
- * framework error arrives as one of our codes, and the admission count never leaks.
+ * framework error arrives as one of our codes, and the admission count never leaks. Raw RGB
+ * bodies with a missing, malformed or huge size, or the wrong length, get their own codes.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -285,6 +286,66 @@ describe('oversized and malformed requests', () => {
     const r = await request(`${infer.url}/nope`, { headers: AUTH });
     assert.equal(r.statusCode, 404);
     assert.equal(((await r.body.json()) as { code: string }).code, 'NOT_FOUND');
+  });
+});
+
+describe('raw RGB bodies (application/x-rgb24)', () => {
+  const raw = (width: number, height: number) => Buffer.alloc(width * height * 3, 0x80);
+  async function inferRaw(body: Buffer, query: string): Promise<{ status: number; body: any }> {
+    const r = await request(`${infer.url}/v1/models/m/infer?${query}`, { method: 'POST', body, headers: { 'content-type': 'application/x-rgb24', ...AUTH }, headersTimeout: 20_000, bodyTimeout: 20_000 });
+    const text = await r.body.text();
+    return { status: r.statusCode, body: text ? JSON.parse(text) : undefined };
+  }
+
+  test('each bad size, length or body gets its code; the service stays up and serves raw frames', async (t) => {
+    const ok = await inferRaw(raw(64, 48), 'width=64&height=48&stage=detect');
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.timings.decode < 5, true, `decode ${ok.body.timings.decode} ms`);
+    const cases: Array<[string, Buffer, string, number, string]> = [
+      ['no width', raw(64, 48), 'height=48', 400, 'BAD_REQUEST'],
+      ['no size at all', raw(64, 48), '', 400, 'BAD_REQUEST'],
+      ['empty width', raw(64, 48), 'width=&height=48', 400, 'BAD_REQUEST'],
+      ['word', raw(64, 48), 'width=sixty&height=48', 400, 'BAD_REQUEST'],
+      ['fraction', raw(64, 48), 'width=64.0&height=48', 400, 'BAD_REQUEST'],
+      ['negative', raw(64, 48), 'width=-64&height=48', 400, 'BAD_REQUEST'],
+      ['hex', raw(64, 48), 'width=0x40&height=48', 400, 'BAD_REQUEST'],
+      ['exponent', raw(64, 48), 'width=64e0&height=48', 400, 'BAD_REQUEST'],
+      ['zero', Buffer.alloc(3), 'width=0&height=1', 400, 'BAD_REQUEST'],
+      ['repeated width', raw(64, 48), 'width=64&width=64&height=48', 400, 'BAD_REQUEST'],
+      ['over the pixel limit', raw(64, 48), 'width=100000&height=100000', 413, 'IMAGE_TOO_LARGE'],
+      ['a side of 30 digits', raw(64, 48), `width=${'9'.repeat(30)}&height=1`, 413, 'IMAGE_TOO_LARGE'],
+      ['one byte short', raw(64, 48).subarray(1), 'width=64&height=48', 422, 'IMAGE_INVALID'],
+      ['one byte long', Buffer.concat([raw(64, 48), Buffer.alloc(1)]), 'width=64&height=48', 422, 'IMAGE_INVALID'],
+      ['the size swapped for a non-divisor', raw(64, 48), 'width=48&height=65', 422, 'IMAGE_INVALID'],
+      ['empty body', Buffer.alloc(0), 'width=64&height=48', 400, 'IMAGE_EMPTY'],
+      ['empty body, no size', Buffer.alloc(0), '', 400, 'IMAGE_EMPTY'],
+    ];
+    for (const [label, body, query, status, code] of cases) {
+      const r = await inferRaw(body, query);
+      assert.equal(r.status, status, `${label}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.code, code, `${label}: ${JSON.stringify(r.body)}`);
+      t.diagnostic(`${label}: ${status} ${code}: ${r.body.message}`);
+    }
+    assert.ok(infer.alive(), infer.logs());
+    assert.equal(await inFlight(), 0);
+    assert.equal((await inferRaw(raw(64, 48), 'width=64&height=48')).status, 200, 'still serving');
+    // A raw body of another size goes through sharp (resize), as a full run.
+    assert.equal((await inferRaw(raw(100, 30), 'width=100&height=30')).status, 200);
+  });
+
+  test('a declared length that disagrees with the size: 422 IMAGE_INVALID before any body byte', async () => {
+    for (const [query, length, code] of [
+      ['width=64&height=48', 64 * 48 * 3 + 7, 'IMAGE_INVALID'],
+      ['width=100000&height=100000', 1000, 'IMAGE_TOO_LARGE'],
+      ['height=48', 1000, 'BAD_REQUEST'],
+    ] as const) {
+      const c = await client();
+      await c.write(head(`/v1/models/m/infer?${query}`, { 'content-type': 'application/x-rgb24', 'content-length': length, ...AUTH }));
+      const a = parseRawAnswer(await c.waitFor('}', 2000));
+      assert.equal((a.body as { code: string }).code, code, query);
+      await c.closed(2000);
+    }
+    assert.equal(await inFlight(), 0);
   });
 });
 

@@ -56,16 +56,18 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function detect(jpeg: Buffer): Promise<{ dets: Det[]; modelInput: { width: number; height: number } }> {
-  const r = await request(`${infer!.url}/v1/models/downscale/infer?modelUrl=${encodeURIComponent(modelUrl!)}&stage=detect`, {
-    method: 'POST', body: jpeg, headers: { 'content-type': 'image/jpeg' },
+/** `raw`: the body is raw RGB of that size (application/x-rgb24). */
+async function detect(image: Buffer, raw?: { width: number; height: number }): Promise<{ dets: Det[]; modelInput: { width: number; height: number }; body: any }> {
+  const size = raw ? `&width=${raw.width}&height=${raw.height}` : '';
+  const r = await request(`${infer!.url}/v1/models/downscale/infer?modelUrl=${encodeURIComponent(modelUrl!)}&stage=detect${size}`, {
+    method: 'POST', body: image, headers: { 'content-type': raw ? 'application/x-rgb24' : 'image/jpeg' },
     headersTimeout: 30_000, bodyTimeout: 30_000,
   });
   const body = (await r.body.json()) as any;
   assert.equal(r.statusCode, 200, JSON.stringify(body));
   assert.ok(body.modelInput && body.modelInput.width > 0 && body.modelInput.height > 0, `modelInput ${JSON.stringify(body.modelInput)}`);
   const dets: Det[] = (body.result?.detections ?? []).map((d: any) => ({ className: d.class, confidence: d.confidence, box: d.bbox as Box }));
-  return { dets, modelInput: body.modelInput };
+  return { dets, modelInput: body.modelInput, body };
 }
 
 const iou = (a: Box, b: Box): number => {
@@ -145,18 +147,47 @@ for (const c of CASES) {
     const size = await sharp(photo).metadata();
     const image = await detectImage({ jpeg: photo, width: size.width!, height: size.height! }, c.crop, full.modelInput, 85);
     assert.ok(image, 'detectImage gave no image');
-    const meta = await sharp(image.jpeg).metadata();
+    const meta = await sharp(image.body).metadata();
     assert.ok((meta.width ?? 0) <= full.modelInput.width && (meta.height ?? 0) <= full.modelInput.height,
       `shrunk image ${meta.width}x${meta.height} exceeds the model input ${full.modelInput.width}x${full.modelInput.height}`);
     assert.ok(image.scaleX > 1 && image.scaleY > 1, `not shrunk: scale ${image.scaleX}, ${image.scaleY}`);
-    const small = await detect(image.jpeg);
+    const small = await detect(image.body);
     const shrunk = small.dets.map((d) => ({ ...d, box: [d.box[0] * image.scaleX, d.box[1] * image.scaleY, d.box[2] * image.scaleX, d.box[3] * image.scaleY] as Box }));
 
     const result = compare(full.dets, shrunk, image.cropWidth);
-    t.diagnostic(`${c.image}${c.crop ? ' (left half)' : ''}: ${image.cropWidth}x${image.cropHeight} -> ${meta.width}x${meta.height} (${photo.length} -> ${image.jpeg.length} bytes); ` +
+    t.diagnostic(`${c.image}${c.crop ? ' (left half)' : ''}: ${image.cropWidth}x${image.cropHeight} -> ${meta.width}x${meta.height} (${photo.length} -> ${image.body.length} bytes); ` +
       `${full.dets.length} boxes full, ${shrunk.length} shrunk; ${result.sure} sure boxes: max edge deviation ${result.maxDeviationPx.toFixed(1)} px ` +
       `(${((100 * result.maxDeviationPx) / image.cropWidth).toFixed(2)} % of the width), min IoU ${result.minIou.toFixed(3)}`);
     assert.ok(result.sure > 0, `no box ≥ ${SURE} at full resolution: ${fmt(full.dets)}`);
     assert.deepEqual(result.problems, [], `\nfull:   ${fmt(full.dets)}\nshrunk: ${fmt(shrunk)}`);
   });
 }
+
+/**
+ * Raw detect frames (DETECT_FRAMES=raw): infer skips decoding, so its boxes must be exactly those
+ * of a lossless PNG of the same pixels, both for a frame at the letterbox size (no sharp call in
+ * infer) and for one that infer still resizes; and, mapped back, those of the full frame.
+ */
+test('raw detect frames: exactly the boxes of the same pixels as PNG, and the full-resolution boxes', async (t) => {
+  if (!infer || !modelUrl) return t.skip('fixture models/yolov8n_fp32.onnx missing');
+  const path = fixture(t, 'images/parking_plate_1080p.jpg');
+  if (!path) return;
+  const photo = await readFile(path);
+  const full = await detect(photo);
+  const frame = { jpeg: photo, width: 1920, height: 1080 };
+  // A frame shrunk to 512 is one infer still resizes (sharp from the raw pixels).
+  for (const [label, fit] of [['at the letterbox size', full.modelInput], ['shrunk to 512, resized by infer', { width: 512, height: 512 }]] as const) {
+    const image = await detectImage(frame, undefined, fit, 85, 'raw');
+    assert.ok(image?.raw, 'the detect image is raw');
+    assert.equal(image.body.length, image.raw.width * image.raw.height * 3);
+    const raw = await detect(image.body, image.raw);
+    const png = await detect(await sharp(image.body, { raw: { ...image.raw, channels: 3 } }).png().toBuffer());
+    assert.deepEqual(raw.body.result, png.body.result, `${label}: raw and PNG of the same pixels`);
+    assert.ok(raw.body.timings.decode < 1, `${label}: decode ${raw.body.timings.decode} ms`);
+    const ms = (b: any) => (b.timings.decode + b.timings.preprocess).toFixed(2);
+    t.diagnostic(`${label}: ${image.raw.width}x${image.raw.height} raw, ${raw.dets.length} boxes as with PNG; decode + preprocess ${ms(raw.body)} ms (PNG ${ms(png.body)} ms)`);
+    const back = raw.dets.map((d) => ({ ...d, box: [d.box[0] * image.scaleX, d.box[1] * image.scaleY, d.box[2] * image.scaleX, d.box[3] * image.scaleY] as Box }));
+    const result = compare(full.dets, back, image.cropWidth);
+    assert.deepEqual(result.problems, [], `\nfull: ${fmt(full.dets)}\nraw:  ${fmt(back)}`);
+  }
+});

@@ -26,6 +26,9 @@ const INTEGER = /^-?\d+$/;
 export function expectation(schema: TSchema): string {
   const { type, minimum, maximum, format } = schema as { type?: unknown; minimum?: number; maximum?: number; format?: string };
   if (type === 'boolean') return 'true/false (1/0, yes/no, on/off)';
+  // A choice of words (a TypeBox union of literals): name them.
+  const choices = (schema as { anyOf?: Array<{ const?: unknown }> }).anyOf;
+  if (choices?.length && choices.every((c) => typeof c.const === 'string')) return `one of ${choices.map((c) => c.const).join(', ')}`;
   if (format === 'http-url') return 'an http(s) URL';
   if (format === 'http-url-list') return 'one or more http(s) URLs, comma-separated';
   if (type === 'integer' || type === 'number') {

@@ -5,6 +5,7 @@ import type { InferAnswer } from '@detector-worker/shared/contract/infer-api';
 export interface StubRequest {
   modelId: string;
   authorization: string | undefined;
+  contentType: string | undefined;
   query: Record<string, string>;
   bytes: number;
   at: number;
@@ -35,7 +36,7 @@ export async function startStubInfer(): Promise<StubInfer> {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"no"}');
         return;
       }
-      stub.requests.push({ modelId: decodeURIComponent(m[1]!), authorization: req.headers.authorization, query: Object.fromEntries(url.searchParams), bytes, at: Date.now() });
+      stub.requests.push({ modelId: decodeURIComponent(m[1]!), authorization: req.headers.authorization, contentType: req.headers['content-type'], query: Object.fromEntries(url.searchParams), bytes, at: Date.now() });
       setTimeout(() => {
         if (stub.failWith) {
           res.writeHead(stub.failWith, { 'content-type': 'application/json', 'retry-after': '1' }).end(JSON.stringify({ code: 'STUB_FAILURE', message: 'stub failure' }));

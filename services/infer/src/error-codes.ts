@@ -14,7 +14,7 @@ export const INFER_ERRORS = {
   ...SHARED_ERRORS,
 
   // the request itself
-  BAD_REQUEST: { status: 400, surface: http, message: 'bad request', description: 'bad parameters; malformed HTTP or multipart, a body that does not match its Content-Length, too many multipart parts' },
+  BAD_REQUEST: { status: 400, surface: http, message: 'bad request', description: 'bad parameters (a raw RGB body without a whole-number width and height); malformed HTTP or multipart, a body that does not match its Content-Length, too many multipart parts' },
   IMAGE_EMPTY: { status: 400, surface: http, message: 'request body is empty: send the image bytes', description: 'empty body, or a multipart request without an image part' },
   MODEL_ID_INVALID: { status: 400, surface: http, message: 'modelId must be 1-128 characters of letters, digits, "_", "-" or "."', description: 'a model id outside the allowed characters or length' },
   UNAUTHORIZED: { status: 401, surface: http, message: 'a valid bearer token is required', description: 'INFER_TOKEN set and no / wrong bearer token' },
@@ -28,8 +28,8 @@ export const INFER_ERRORS = {
   INTERNAL: { status: 500, surface: http, message: 'internal error', description: 'an unexpected error; its message is logged, not passed on' },
 
   // the image
-  IMAGE_INVALID: { status: 422, surface: http, message: 'image could not be decoded', description: 'not an image, truncated image' },
-  IMAGE_TOO_LARGE: { status: 413, surface: http, message: 'image exceeds the pixel limit', description: 'decoded size over MAX_IMAGE_PIXELS, read from the image header' },
+  IMAGE_INVALID: { status: 422, surface: http, message: 'image could not be decoded', description: 'not an image, truncated image, a raw RGB body whose length is not width*height*3' },
+  IMAGE_TOO_LARGE: { status: 413, surface: http, message: 'image exceeds the pixel limit', description: 'decoded size over MAX_IMAGE_PIXELS, read from the image header (a raw RGB body: from its width and height)' },
   IMAGE_UNSUPPORTED: { status: 415, surface: http, message: 'image format is not supported (jpeg, png, webp)', description: 'an image format we do not decode' },
   CROP_EMPTY: { status: 422, surface: http, message: 'crop box has no area inside the image', description: 'a focus or detection box that lies outside the image' },
 

@@ -7,7 +7,7 @@ import type { Logger } from '@detector-worker/shared/logging';
 import type { TrackingConfig } from '@detector-worker/shared/pipeline/schema';
 import type { InferConfig } from './config.js';
 import { createActionRunner } from './actions/runner.js';
-import { FrameImage } from './images/frame-image.js';
+import { FrameImage, type RawRgb } from './images/frame-image.js';
 import { ModelRegistry, type RegistryOptions } from './models/registry.js';
 import { cmsDetection, type CmsDetection } from './pipeline/cms-detection.js';
 import { displayIdOf } from './pipeline/event-context.js';
@@ -20,7 +20,7 @@ import { InferencePool } from './workers/pool.js';
 import { coded } from './error-codes.js';
 
 export interface InferTimings {
-  /** Reading the image header and validating it. */
+  /** Reading the image header and validating it (a raw RGB body: its length only). */
   decode: number;
   /** Waiting for the pipeline (0 when it was loaded). */
   modelWait: number;
@@ -141,12 +141,15 @@ export class InferService {
     };
   }
 
-  /** Runs the pipeline; admits the request itself unless the caller already holds a slot. */
-  async infer(modelId: string, image: Buffer, modelUrl: string | undefined, request: RequestContext, admission?: Admission, options: RunOptions = {}): Promise<InferAnswer> {
+  /**
+   * Runs the pipeline; admits the request itself unless the caller already holds a slot. The
+   * image is encoded bytes (JPEG, PNG, WebP) or raw RGB pixels with their declared size.
+   */
+  async infer(modelId: string, image: Buffer | RawRgb, modelUrl: string | undefined, request: RequestContext, admission?: Admission, options: RunOptions = {}): Promise<InferAnswer> {
     const t0 = performance.now();
     const own = admission ? undefined : this.admit();
     try {
-      const frame = await FrameImage.open(image, this.config.maxImagePixels);
+      const frame = Buffer.isBuffer(image) ? await FrameImage.open(image, this.config.maxImagePixels) : FrameImage.openRaw(image, this.config.maxImagePixels);
       const t1 = performance.now();
       const lease = await this.registry.acquire(modelId, modelUrl);
       const t2 = performance.now();

@@ -50,6 +50,7 @@ test('defaults: the documented values', () => {
     snapshotMaxBytes: 16 * 1024 * 1024,
     inferTimeoutMs: 60_000,
     jpegQuality: 85,
+    detectFrames: 'raw',
     ffmpegPath: 'ffmpeg',
     shutdownTimeoutMs: 10_000,
   });
@@ -68,6 +69,8 @@ test('bad values name the variable, or the file key when the value came from the
   assert.match(configError({ RELAY_PORT: 'eighty' }).message, /^RELAY_PORT="eighty" is invalid: expected an integer/);
   assert.match(configError({ TARGET_FPS: '61' }).message, /^TARGET_FPS="61" is invalid: expected a number/);
   assert.match(configError({ MAX_RETRIES: '-2' }).message, /^MAX_RETRIES="-2" is invalid/);
+  assert.match(configError({ DETECT_FRAMES: 'png' }).message, /^DETECT_FRAMES="png" is invalid: expected one of raw, jpeg/);
+  assert.equal(loadRelayConfig({ DETECT_FRAMES: 'jpeg' }).detectFrames, 'jpeg');
   assert.match(configError({ INFER_URL: 'ftp://x' }).message, /^INFER_URL="ftp:\/\/x" is invalid: expected one or more http\(s\) URLs, comma-separated/);
   assert.match(configError({ INFER_URL: 'http://a:8080,nope' }).message, /^INFER_URL=/);
   assert.equal(loadRelayConfig({ INFER_URL: 'http://infer-a:8080, http://infer-b:8080' }).inferUrl, 'http://infer-a:8080, http://infer-b:8080');

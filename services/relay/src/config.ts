@@ -8,6 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { LoggingEnvFields, parseEnv, type Env } from '@detector-worker/shared/config';
 import { CodedError, errorMessage } from '@detector-worker/shared/errors';
 import { coded } from './error-codes.js';
+import type { DetectFrames } from './infer-link/frame-images.js';
 
 export interface RelayConfig {
   host: string;
@@ -45,6 +46,8 @@ export interface RelayConfig {
   inferTimeoutMs: number;
   /** JPEG quality of frames sent to infer and served on /camera/…/image. */
   jpegQuality: number;
+  /** How detect-stage frames travel to infer: raw RGB (infer decodes nothing) or JPEG (~14x fewer bytes). */
+  detectFrames: DetectFrames;
   ffmpegPath: string;
   /** On SIGTERM: close CMS sockets, stop cameras; exit anyway after this long. */
   shutdownTimeoutMs: number;
@@ -84,6 +87,10 @@ export const RelayEnv = Type.Object({
   SNAPSHOT_MAX_BYTES: int(16 * 1024 * 1024, 1024, 'largest snapshot body read'),
   INFER_TIMEOUT_MS: int(60_000, 100, 'infer request timeout'),
   RELAY_JPEG_QUALITY: int(85, 1, 'JPEG quality of frames from ffmpeg and of crops', 100),
+  DETECT_FRAMES: Type.Union([Type.Literal('raw'), Type.Literal('jpeg')], {
+    default: 'raw',
+    description: 'how detect-stage frames travel to infer: raw RGB pixels (infer decodes nothing) or jpeg (about 14x fewer bytes, for links where bandwidth counts)',
+  }),
   FFMPEG_PATH: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary' }),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 'on SIGTERM: how long to wait for CMS sockets and ffmpeg children'),
   ...LoggingEnvFields,
@@ -148,6 +155,7 @@ function fromEnv(merged: Env): RelayConfig {
     snapshotMaxBytes: e.SNAPSHOT_MAX_BYTES,
     inferTimeoutMs: e.INFER_TIMEOUT_MS,
     jpegQuality: e.RELAY_JPEG_QUALITY,
+    detectFrames: e.DETECT_FRAMES,
     ffmpegPath: e.FFMPEG_PATH,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

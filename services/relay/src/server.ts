@@ -61,6 +61,7 @@ export async function buildRelay(config: RelayConfig, logger: Logger = createLog
       client,
       logger: logger.child({ component: 'inference' }),
       jpegQuality: config.jpegQuality,
+      detectFrames: config.detectFrames,
       onLatency: (ms, ok, code) => metrics.observeInfer(ms, ok, code),
       onVisitEvent: (event, value) => metrics.observeVisit(event, value),
       idleIntervalMs: config.idleDetectIntervalMs,

@@ -25,10 +25,21 @@ export const InferContextFields = {
   focus: Type.Optional(Type.String({ maxLength: 128, description: 'x1,y1,x2,y2 in image pixels: the tracked vehicle a full run is for; branches crop it, actions run for it' })),
 };
 
-export const InferQuery = Type.Object(InferContextFields);
+/**
+ * The size of a raw body (RAW_RGB_CONTENT_TYPE), as query parameters only: it describes the
+ * body, not the request's context. Decimal integers; strings here so that infer, not the schema,
+ * picks the error code (a huge size is IMAGE_TOO_LARGE, like a JPEG header claiming one).
+ */
+export const RawImageQueryFields = {
+  width: Type.Optional(Type.String({ description: 'pixels per row of an application/x-rgb24 body (required with it, ignored otherwise)' })),
+  height: Type.Optional(Type.String({ description: 'rows of an application/x-rgb24 body (required with it, ignored otherwise)' })),
+};
+
+export const InferQuery = Type.Object({ ...InferContextFields, ...RawImageQueryFields });
 /** The multipart `context` part: the same fields, nothing else. */
 export const InferContextJson = Type.Object(InferContextFields, { additionalProperties: false });
-export type InferContext = Static<typeof InferQuery>;
+/** The context alone (the raw body's size is not context). */
+export type InferContext = Static<typeof InferContextJson>;
 export type InferContextField = keyof typeof InferContextFields;
 
 /** Query parameter -> the header carrying the same value. */
@@ -59,6 +70,25 @@ export function formatFocus(box: readonly [number, number, number, number]): str
 
 /** Image types the infer route takes as a raw body. */
 export const IMAGE_CONTENT_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'] as const;
+
+/**
+ * Decoded pixels as the body: interleaved RGB, one byte per channel, rows top to bottom with no
+ * padding, `width * height * 3` bytes; the size as the `width` / `height` query parameters. Infer
+ * decodes nothing (the relay's detect frames, already shrunk to the detector's input: a decode
+ * there is most of a detect request's preprocessing). About 14x the bytes of a JPEG.
+ */
+export const RAW_RGB_CONTENT_TYPE = 'application/x-rgb24';
+
+/** The size of a raw RGB body. */
+export interface RawImageSize {
+  width: number;
+  height: number;
+}
+
+/** Whether a Content-Type header names a raw RGB body (parameters and case ignored). */
+export function isRawRgbType(contentType: string | undefined): boolean {
+  return contentType?.split(';', 1)[0]!.trim().toLowerCase() === RAW_RGB_CONTENT_TYPE;
+}
 
 /** What the CMS may receive in `detection`: one level, scalar values only. */
 export const FlatValue = Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]);

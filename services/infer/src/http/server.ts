@@ -9,13 +9,15 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
-import { CONTEXT_HEADERS, ErrorReplySchema as ErrorReply, IMAGE_CONTENT_TYPES, InferAnswerSchema, InferContextJson, InferQuery, parseFocus, type InferAnswer as WireAnswer, type InferContextField } from '@detector-worker/shared/contract/infer-api';
+import { CONTEXT_HEADERS, ErrorReplySchema as ErrorReply, IMAGE_CONTENT_TYPES, InferAnswerSchema, RAW_RGB_CONTENT_TYPE, isRawRgbType, InferContextJson, InferQuery, parseFocus, type InferAnswer as WireAnswer, type InferContextField } from '@detector-worker/shared/contract/infer-api';
 import { CodedError } from '@detector-worker/shared/errors';
 import type { Admission, InferService } from '../service.js';
 import { clientErrorResponse, toCodedError, type ErrorContext } from './errors.js';
 import { declaredLength, hasBody, lingerOnClose, tokenDigest, tokenMatches } from './guards.js';
+import { checkRawLength, rawImage, rawImageSize } from './raw-body.js';
 import { InferMetrics } from './metrics.js';
 import type { RunOptions } from '../pipeline/executor.js';
+import type { RawRgb } from '../images/frame-image.js';
 import type { RequestContext } from '../pipeline/types.js';
 import { coded } from '../error-codes.js';
 
@@ -23,7 +25,8 @@ const ModelParams = Type.Object({ modelId: Type.String({ pattern: '^[A-Za-z0-9_.
 const LoadBody = Type.Object({ modelUrl: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
 
 const INFER_ROUTE = '/v1/models/:modelId/infer';
-const IMAGE_TYPES: string[] = [...IMAGE_CONTENT_TYPES];
+/** Body types read whole: encoded images, and raw RGB pixels with their size in the query. */
+const IMAGE_TYPES: string[] = [...IMAGE_CONTENT_TYPES, RAW_RGB_CONTENT_TYPE];
 /** Room for the multipart boundaries, part headers and the context field around the image. */
 const MULTIPART_OVERHEAD = 5 * 64 * 1024;
 
@@ -175,6 +178,14 @@ export async function buildInferServer(options: InferServerOptions) {
         const declared = declaredLength(request.headers);
         const allowance = options.bodyLimit + (request.headers['content-type']?.startsWith('multipart/') ? MULTIPART_OVERHEAD : 0);
         if (declared !== undefined && declared > allowance) return sendError(reply, coded('BODY_TOO_LARGE', `request body is over ${options.bodyLimit} bytes`));
+        // A raw body's size and length are known from the headers: a wrong one costs no upload.
+        if (declared && isRawRgbType(request.headers['content-type'])) {
+          try {
+            checkRawLength(declared, rawImageSize(request.query as Record<string, unknown>, service.config.maxImagePixels));
+          } catch (err) {
+            return sendError(reply, toCodedError(err, errorContext));
+          }
+        }
         let admission: Admission;
         try {
           admission = service.admit();
@@ -188,14 +199,15 @@ export async function buildInferServer(options: InferServerOptions) {
       // Per-request logs at this rate would drown the rest; errors are still logged by the error handler.
       logLevel: 'warn',
       schema: {
-        description: 'Run the pipeline on one image. Body: the image (image/jpeg, image/png, image/webp) or multipart/form-data with an `image` file and an optional `context` JSON part. Context also as query parameters or X-* headers.',
+        description:
+          'Run the pipeline on one image. Body: the image (image/jpeg, image/png, image/webp), raw interleaved RGB pixels (application/x-rgb24, width*height*3 bytes, with the `width` and `height` query parameters), or multipart/form-data with an `image` file and an optional `context` JSON part. Context also as query parameters or X-* headers.',
         params: ModelParams,
         querystring: InferQuery,
         response: { 200: InferAnswerSchema, 400: ErrorReply, 404: ErrorReply, 413: ErrorReply, 415: ErrorReply, 422: ErrorReply, 429: ErrorReply, 502: ErrorReply, 504: ErrorReply },
       },
     },
     async (request) => {
-      let image: Buffer;
+      let image: Buffer | RawRgb;
       let extra: Record<string, unknown> = {};
       if (request.isMultipart()) {
         const parts = await readMultipart(request, errorContext);
@@ -204,7 +216,7 @@ export async function buildInferServer(options: InferServerOptions) {
       } else {
         if (request.body === undefined || request.body === null) throw coded('IMAGE_EMPTY', 'request body is empty: send the image bytes');
         if (!Buffer.isBuffer(request.body)) throw coded('UNSUPPORTED_MEDIA_TYPE', `send the image as ${IMAGE_TYPES.join(', ')} or multipart/form-data`);
-        image = request.body;
+        image = isRawRgbType(request.headers['content-type']) ? rawImage(request.body, request.query, service.config.maxImagePixels) : request.body;
       }
       const { modelUrl, request: ctx, run } = contextFrom(request.query, request.headers, extra);
       const answer = await service.infer(request.params.modelId, image, modelUrl, ctx, request.admission, run);

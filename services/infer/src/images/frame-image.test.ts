@@ -95,3 +95,61 @@ test('the header is read without sharp for plain JPEGs; CMYK, 1-channel, progres
   }
   await assert.rejects(FrameImage.open(huge, 40_000_000), (e: CodedError) => e.code === 'IMAGE_TOO_LARGE' && e.statusCode === 413);
 });
+
+/** A textured RGB frame (no flat areas, so a resampling or channel mix-up would show). */
+const texture = (w: number, h: number) => Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * 2654435761) >>> 24));
+
+test('a raw frame at the letterbox size goes to the tensor as it is: the same buffer, no sharp call', async () => {
+  const data = texture(640, 360);
+  const img = FrameImage.openRaw({ data, width: 640, height: 360 }, 10_000_000);
+  assert.deepEqual([img.width, img.height, img.format], [640, 360, 'raw']);
+  const lb = await img.fitted({ width: 640, height: 640, resize: 'letterbox', padValue: 114 });
+  // sharp always hands back a buffer of its own: the very same object proves it was not called.
+  assert.equal(lb.pixels, data);
+  assert.deepEqual([lb.width, lb.height], [640, 360]);
+  assert.deepEqual(lb.placement, { tensorWidth: 640, tensorHeight: 640, left: 0, top: 140, padValue: 114 });
+  assert.deepEqual([lb.info.scaleX, lb.info.scaleY, lb.info.padX, lb.info.padY], [1, 1, 0, 140]);
+  const st = await img.fitted({ width: 640, height: 360, resize: 'stretch', padValue: 0 });
+  assert.equal(st.pixels, data);
+  assert.deepEqual([st.info.scaleX, st.info.scaleY], [1, 1]);
+  // The same geometry as the decoded path would give (a lossless PNG of the same pixels).
+  const png = await FrameImage.open(await sharp(data, { raw: { width: 640, height: 360, channels: 3 } }).png().toBuffer(), 10_000_000);
+  const viaPng = await png.fitted({ width: 640, height: 640, resize: 'letterbox', padValue: 114 });
+  assert.ok(viaPng.pixels.equals(lb.pixels));
+  assert.deepEqual(viaPng.info, lb.info);
+  assert.deepEqual(viaPng.placement, lb.placement);
+});
+
+test('a raw frame of another size is fitted by sharp: the same pixels as its lossless PNG; crops and saves work', async () => {
+  const data = texture(320, 200);
+  const img = FrameImage.openRaw({ data, width: 320, height: 200 }, 10_000_000);
+  const png = await FrameImage.open(await sharp(data, { raw: { width: 320, height: 200, channels: 3 } }).png().toBuffer(), 10_000_000);
+  for (const target of [
+    { width: 128, height: 128, resize: 'letterbox', padValue: 114 },
+    { width: 96, height: 64, resize: 'stretch', padValue: 0 },
+    { width: 64, height: 64, resize: 'center-crop', padValue: 0 },
+  ] as const) {
+    const a = await img.fitted(target);
+    const b = await png.fitted(target);
+    assert.notEqual(a.pixels, data);
+    assert.ok(a.pixels.equals(b.pixels), target.resize);
+    assert.deepEqual([a.width, a.height, a.info, a.placement], [b.width, b.height, b.info, b.placement]);
+  }
+  const part = await img.crop([10, 20, 110, 70]);
+  assert.ok((await part.fitted({ width: 100, height: 50, resize: 'stretch', padValue: 0 })).pixels.equals(await (await png.crop([10, 20, 110, 70])).fitted({ width: 100, height: 50, resize: 'stretch', padValue: 0 }).then((f) => f.pixels)));
+  const saved = await img.encode([0, 0, 50, 40], 'png', 90);
+  assert.deepEqual([(await sharp(saved).metadata()).width, (await sharp(saved).metadata()).height], [50, 40]);
+  const whole = await img.encode(undefined, 'png', 90);
+  assert.ok((await sharp(whole).raw().toBuffer()).equals(data), 'a whole-frame save is lossless');
+  assert.equal((await sharp(await img.encode(undefined, 'jpeg', 80)).metadata()).format, 'jpeg');
+});
+
+test('raw frames: an empty body, a size over the pixel limit, a wrong length and a zero size get coded errors', () => {
+  const fails = (fn: () => unknown, code: string, status: number) => assert.throws(fn, (e: CodedError) => e.code === code && e.statusCode === status);
+  fails(() => FrameImage.openRaw({ data: Buffer.alloc(0), width: 2, height: 2 }, 100), 'IMAGE_EMPTY', 400);
+  fails(() => FrameImage.openRaw({ data: Buffer.alloc(3 * 11 * 10), width: 11, height: 10 }, 100), 'IMAGE_TOO_LARGE', 413);
+  fails(() => FrameImage.openRaw({ data: Buffer.alloc(3 * 4 - 1), width: 2, height: 2 }, 100), 'IMAGE_INVALID', 422);
+  fails(() => FrameImage.openRaw({ data: Buffer.alloc(4 * 4), width: 2, height: 2 }, 100), 'IMAGE_INVALID', 422);
+  fails(() => FrameImage.openRaw({ data: Buffer.alloc(3), width: 0, height: 1 }, 100), 'BAD_REQUEST', 400);
+  fails(() => FrameImage.openRaw({ data: Buffer.alloc(3), width: 1.5, height: 2 }, 100), 'BAD_REQUEST', 400);
+});

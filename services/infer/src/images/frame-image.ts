@@ -2,7 +2,8 @@
  * One request's image. The encoded bytes are decoded at most twice: the root node reads a
  * reduced-size decode straight from the JPEG (libjpeg shrink-on-load, the cheap path when a
  * 1080p frame goes into a 640 detector), and crops for branches and actions read one lazily
- * decoded full-resolution copy.
+ * decoded full-resolution copy. A raw RGB body (application/x-rgb24) is never decoded: when it
+ * already has the size a node's input needs, its bytes go to the tensor builder as they are.
  */
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { CodedError } from '@detector-worker/shared/errors';
@@ -34,6 +35,13 @@ export interface FittedPixels {
   info: LetterboxInfo;
 }
 
+/** Decoded pixels: interleaved RGB, width*height*3 bytes, rows without padding. */
+export interface RawRgb {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
 const SUPPORTED = new Set(['jpeg', 'png', 'webp']);
 /** ImageNet convention: resize the shorter side to 256 for a 224 crop. */
 const CENTER_CROP_RATIO = 256 / 224;
@@ -50,7 +58,9 @@ function checkPixels(width: number, height: number, maxPixels: number): void {
 }
 
 export class FrameImage implements ActionImage {
-  private full: Promise<{ data: Buffer; width: number; height: number }> | undefined;
+  private full: Promise<RawRgb> | undefined;
+  /** Pixels held from the start (raw bodies, crops): readable without awaiting or sharp. */
+  private decoded: RawRgb | undefined;
 
   private constructor(
     private readonly encoded: Buffer,
@@ -90,8 +100,24 @@ export class FrameImage implements ActionImage {
   /** Builds an image from raw RGB pixels (crops that become a branch's whole input). */
   static fromRaw(data: Buffer, width: number, height: number): FrameImage {
     const img = new FrameImage(Buffer.alloc(0), width, height, 'raw', width * height);
-    img.full = Promise.resolve({ data, width, height });
+    img.decoded = { data, width, height };
+    img.full = Promise.resolve(img.decoded);
     return img;
+  }
+
+  /**
+   * A request's raw RGB body with the size the caller declared: checked like a JPEG header
+   * (pixel limit first), then used as it is, without a copy. A body of another length is
+   * refused rather than guessed at: rows would shear.
+   */
+  static openRaw(raw: RawRgb, maxPixels: number): FrameImage {
+    const { data, width, height } = raw;
+    if (!data.length) throw coded('IMAGE_EMPTY', 'request body is empty: send the image bytes');
+    if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) throw coded('BAD_REQUEST', 'width and height must be positive integers');
+    checkPixels(width, height, maxPixels);
+    const expected = width * height * 3;
+    if (data.length !== expected) throw coded('IMAGE_INVALID', `raw RGB body holds ${data.length} bytes; ${width}x${height} needs ${expected}`);
+    return FrameImage.fromRaw(data, width, height);
   }
 
   /** Decodes to 3-channel sRGB whatever came in (greyscale, CMYK, alpha). */
@@ -101,7 +127,7 @@ export class FrameImage implements ActionImage {
   }
 
   /** Full-resolution RGB, decoded once per request. */
-  fullPixels(): Promise<{ data: Buffer; width: number; height: number }> {
+  fullPixels(): Promise<RawRgb> {
     this.full ??= this.decoder()
       .raw()
       .toBuffer({ resolveWithObject: true })
@@ -131,6 +157,9 @@ export class FrameImage implements ActionImage {
    */
   async fitted(target: FitTarget, options: { preferFullDecode?: boolean } = {}): Promise<FittedPixels> {
     try {
+      // Pixels already in memory at exactly the input size: no sharp call, no copy.
+      const asIs = this.decoded && fittedAsIs(this.decoded, target);
+      if (asIs) return asIs;
       const src = await this.source(undefined, options.preferFullDecode);
       let info: LetterboxInfo;
       let placement: Placement | undefined;
@@ -210,6 +239,22 @@ export class FrameImage implements ActionImage {
       throw imageError(err);
     }
   }
+}
+
+/**
+ * Pixels that need no resize for this target, with the mapping a resize would have given;
+ * undefined when they do (center-crop always resizes: its short side goes to 256/224 of the input).
+ */
+function fittedAsIs(px: RawRgb, target: FitTarget): FittedPixels | undefined {
+  const { data: pixels, width, height } = px;
+  if (target.resize === 'letterbox') {
+    const geometry = computeLetterbox(width, height, target.width, target.height);
+    if (geometry.resizedWidth !== width || geometry.resizedHeight !== height) return undefined;
+    const placement: Placement = { tensorWidth: target.width, tensorHeight: target.height, left: geometry.padX, top: geometry.padY, padValue: target.padValue };
+    return { pixels, width, height, info: geometry, placement };
+  }
+  if (target.resize === 'stretch' && target.width === width && target.height === height) return { pixels, width, height, info: computeStretch(width, height, width, height) };
+  return undefined;
 }
 
 /** Integer pixel rectangle of a box inside the image, or null when it has no area there. */

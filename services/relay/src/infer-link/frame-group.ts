@@ -11,7 +11,7 @@ import type { Logger } from '@detector-worker/shared/logging';
 import type { CropBox } from '@detector-worker/shared/protocol/messages';
 import type { Frame } from '../cameras/frame.js';
 import { backoffDelayMs } from '@detector-worker/shared/backoff';
-import { cropJpeg, detectImage, motionThumbnail } from './frame-images.js';
+import { cropJpeg, detectImage, motionThumbnail, type DetectFrames } from './frame-images.js';
 import { GroupTracking, type FullRun, type VisitEvent } from './group-tracking.js';
 import type { InferAnswer, InferClient, InferRequest } from './infer-client.js';
 
@@ -64,6 +64,8 @@ export interface FrameGroupDeps<M extends GroupMember = GroupMember> {
   client: Pick<InferClient, 'infer'>;
   logger: Logger;
   jpegQuality: number;
+  /** How detect-stage images travel (DETECT_FRAMES); default raw RGB. */
+  detectFrames?: DetectFrames;
   onResult: (r: GroupResult<M>) => void;
   onLatency?: (ms: number, ok: boolean, code: string) => void;
   /** Visits and requests of tracking groups (metrics). */
@@ -173,9 +175,9 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
       this.stats.framesIdle++;
       return;
     }
-    const image = tracking ? await detectImage(frame, this.crop, this.tracking.modelInput, this.deps.jpegQuality) : undefined;
-    const jpeg = tracking ? image?.jpeg : this.crop ? await cropJpeg(frame, this.crop, this.deps.jpegQuality) : frame.jpeg;
-    if (!jpeg) {
+    const image = tracking ? await detectImage(frame, this.crop, this.tracking.modelInput, this.deps.jpegQuality, this.deps.detectFrames ?? 'raw') : undefined;
+    const body = tracking ? image?.body : this.crop ? await cropJpeg(frame, this.crop, this.deps.jpegQuality) : frame.jpeg;
+    if (!body) {
       this.count('CROP_OUTSIDE_FRAME');
       // Known only once frames arrive (the CMS does not know the resolution); said once.
       if (this.stats.errors.CROP_OUTSIDE_FRAME === 1) this.deps.logger.warn({ group: this.key, crop: this.crop }, 'crop lies outside the camera frame; nothing is sent for it');
@@ -184,7 +186,7 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
     const sessions = new Map(members.map((m) => [m.id, m.sessionId] as const));
     this.stats.framesSent++;
     this.stats.lastFrameAgeMs = Date.now() - at;
-    const answer = await this.request(jpeg, frame, first, { requestId: randomUUID(), ...(tracking ? { stage: 'detect' as const } : {}) });
+    const answer = await this.request(body, frame, first, { requestId: randomUUID(), ...(tracking ? { stage: 'detect' as const } : {}), ...(image?.raw ? { raw: image.raw } : {}) });
     if (!answer) return;
     if (tracking && image) {
       this.tracking.onDetect({ frame }, image, answer, members.map((m) => m.id));
@@ -235,8 +237,8 @@ export class FrameGroup<M extends GroupMember = GroupMember> {
    * member gets the answer under its own identifier and session. Undefined after a failure,
    * which backs the group off.
    */
-  private async request(jpeg: Buffer, frame: Frame, first: M, extra: Pick<InferRequest, 'requestId' | 'stage' | 'focus'>): Promise<InferAnswer | undefined> {
-    const outcome = await this.deps.client.infer(jpeg, {
+  private async request(body: Buffer, frame: Frame, first: M, extra: Pick<InferRequest, 'requestId' | 'stage' | 'focus' | 'raw'>): Promise<InferAnswer | undefined> {
+    const outcome = await this.deps.client.infer(body, {
       modelId: this.modelId,
       modelUrl: this.modelUrl,
       subscriptionIdentifier: first.id,

@@ -1,10 +1,10 @@
 /**
- * POSTs one frame to the infer service (the shared contract: body = JPEG, context as query
- * parameters, answer checked against InferAnswerSchema) and classifies the outcome so the
+ * POSTs one frame to the infer service (the shared contract: body = JPEG, or raw RGB with its
+ * size as `width` / `height`; context as query parameters; answer checked against InferAnswerSchema) and classifies the outcome so the
  * caller can back off on refusals, timeouts, 5xx and 429 (honouring Retry-After).
  */
 import { Agent, request } from 'undici';
-import { checkInferAnswer, contextQuery, formatFocus, inferPath, type InferAnswer, type InferStage } from '@detector-worker/shared/contract/infer-api';
+import { RAW_RGB_CONTENT_TYPE, checkInferAnswer, contextQuery, formatFocus, inferPath, type InferAnswer, type InferStage, type RawImageSize } from '@detector-worker/shared/contract/infer-api';
 import { readBodyCapped } from '../net/capped-body.js';
 
 export type { InferAnswer } from '@detector-worker/shared/contract/infer-api';
@@ -24,6 +24,8 @@ export interface InferRequest {
   stage?: InferStage;
   /** The tracked vehicle a full run is for, in the pixels of the image sent. */
   focus?: readonly [number, number, number, number];
+  /** The body is raw interleaved RGB of this size (detect frames, DETECT_FRAMES=raw); absent: a JPEG. */
+  raw?: RawImageSize;
 }
 
 export type InferOutcome = { ok: true; answer: InferAnswer; latencyMs: number } | { ok: false; code: string; status: number; message: string; retryAfterMs?: number; latencyMs: number };
@@ -56,7 +58,7 @@ export class InferClient {
     this.agent = new Agent({ connectTimeout: Math.min(5000, timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 30_000 });
   }
 
-  async infer(jpeg: Buffer, r: InferRequest): Promise<InferOutcome> {
+  async infer(image: Buffer, r: InferRequest): Promise<InferOutcome> {
     const params = contextQuery({
       modelUrl: r.modelUrl,
       subscriptionIdentifier: r.subscriptionIdentifier,
@@ -67,13 +69,17 @@ export class InferClient {
       ...(r.stage ? { stage: r.stage } : {}),
       ...(r.focus ? { focus: formatFocus(r.focus) } : {}),
     });
+    if (r.raw) {
+      params.set('width', String(r.raw.width));
+      params.set('height', String(r.raw.height));
+    }
     const url = `${this.baseUrl.replace(/\/$/, '')}${inferPath(r.modelId)}?${params}`;
     const started = performance.now();
     try {
       const res = await request(url, {
         method: 'POST',
-        body: jpeg,
-        headers: { 'content-type': 'image/jpeg', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
+        body: image,
+        headers: { 'content-type': r.raw ? RAW_RGB_CONTENT_TYPE : 'image/jpeg', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
         dispatcher: this.agent,
         signal: AbortSignal.timeout(this.timeoutMs),
       });

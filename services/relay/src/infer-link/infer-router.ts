@@ -97,7 +97,7 @@ export class InferRouter {
     return endpoint === undefined ? undefined : { endpoint, detour: skip !== undefined };
   }
 
-  async infer(jpeg: Buffer, r: InferRequest): Promise<InferOutcome> {
+  async infer(body: Buffer, r: InferRequest): Promise<InferOutcome> {
     const placed = this.place(r.modelId, r.subscriptionIdentifier);
     if (!placed) return { ok: false, status: 0, code: 'INFER_UNREACHABLE', message: 'no infer endpoint is known', latencyMs: 0 };
     const { endpoint } = placed;
@@ -109,7 +109,7 @@ export class InferRouter {
       this.clients.set(endpoint, client);
     }
     this.sent.set(endpoint, (this.sent.get(endpoint) ?? 0) + 1);
-    const outcome = await client.infer(jpeg, r);
+    const outcome = await client.infer(body, r);
     if (!outcome.ok && (outcome.status === 0 || (outcome.status >= 500 && outcome.status !== 503))) {
       this.downUntil.set(endpoint, this.now() + (this.options.cooldownMs ?? 10_000));
       // Placed again on its next request, away from the failing replica.
