@@ -18,11 +18,18 @@ import { CameraReader, type FailureKind, type ReaderOptions } from './camera-rea
 import type { CameraSource } from './frame.js';
 import { checkJpeg } from './jpeg-check.js';
 import { JpegSplitter } from './jpeg-splitter.js';
+import { TsGate, type GateMode } from './ts-gate.js';
 
 export interface RtspOptions extends ReaderOptions {
   ffmpegPath: string;
   keyframeOnlyFps: number;
   jpegQuality: number;
+  /**
+   * Demux and decode in two ffmpeg processes with a keyframe gate between them (ts-gate.ts):
+   * a quiet camera then decodes keyframes only without reopening its RTSP session, and wakes
+   * at once (IDLE_SLOW_CAMERA).
+   */
+  gated?: boolean;
 }
 
 /** ffmpeg's -q:v scale (2 best .. 31 worst) from a 1-100 quality. */
@@ -59,6 +66,9 @@ export function sparseKeyframeInterval(times: readonly number[], now: number, ra
 /** ffmpeg's complaints when the short probe did not learn the stream's parameters. */
 const PROBE_TOO_SHORT = /could not find codec parameters|unspecified size|dimensions not set/i;
 
+/** ffmpeg's words when a codec cannot travel through MPEG-TS to the decoder. */
+const NOT_IN_TS = /muxed as a private data stream|does not contain any stream|not supported (?:by|in) MPEG-?TS/i;
+
 /** What kind of failure an ffmpeg exit was, from its last stderr line. */
 export function ffmpegFailureKind(code: number | null, stderr: string): FailureKind {
   if (/connection refused|no route to host|network is unreachable|name or service not known|host is down/i.test(stderr)) return 'connect';
@@ -67,9 +77,10 @@ export function ffmpegFailureKind(code: number | null, stderr: string): FailureK
   return code === null ? 'error' : 'exited';
 }
 
-export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'> & { keyframeIntervalMs?: number; fullProbe?: boolean }): string[] {
-  const keyframesOnly = decodeKeyframesOnly(rate, options.keyframeOnlyFps, options.keyframeIntervalMs);
-  const perSecond = rate.toFixed(6);
+type ArgOptions = Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'> & { keyframeIntervalMs?: number; fullProbe?: boolean };
+
+/** Opening the camera: RTSP over TCP, a socket timeout, the probe budget (shared by both ways of reading). */
+function inputArgs(url: string, options: ArgOptions, keyframesOnly: boolean): string[] {
   return [
     '-hide_banner',
     '-nostdin',
@@ -91,6 +102,13 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
     '-an',
     '-sn',
     '-dn',
+  ];
+}
+
+/** From decoded video to at most `rate` MJPEG frames a second on stdout. */
+function outputArgs(rate: number, options: ArgOptions): string[] {
+  const perSecond = rate.toFixed(6);
+  return [
     // The first frame of each 1/rate slot. Slots rather than "rate seconds since the last
     // one" so keyframes a hair closer than the interval are not skipped every other time,
     // and "not equal" rather than "greater" so a timestamp jump backwards cannot stall it.
@@ -115,6 +133,20 @@ export function ffmpegArgs(url: string, rate: number, options: Pick<RtspOptions,
   ];
 }
 
+/** One ffmpeg that reads, decodes and encodes the camera. */
+export function ffmpegArgs(url: string, rate: number, options: ArgOptions): string[] {
+  const keyframesOnly = decodeKeyframesOnly(rate, options.keyframeOnlyFps, options.keyframeIntervalMs);
+  return [...inputArgs(url, options, keyframesOnly), ...outputArgs(rate, options)];
+}
+
+/** The gated pair: a demuxer that only remuxes to MPEG-TS, and a decoder that reads the gate's output. */
+export function gatedFfmpegArgs(url: string, rate: number, options: ArgOptions): { demuxer: string[]; decoder: string[] } {
+  return {
+    demuxer: [...inputArgs(url, options, false), '-c:v', 'copy', '-f', 'mpegts', 'pipe:1'],
+    decoder: ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-analyzeduration', '500000', '-threads', '1', '-f', 'mpegts', '-i', 'pipe:0', '-an', ...outputArgs(rate, options)],
+  };
+}
+
 export class RtspReader extends CameraReader {
   private child: ChildProcess | undefined;
   /** The camera's keyframe interval, once keyframes-only decoding showed it too sparse. */
@@ -125,6 +157,12 @@ export class RtspReader extends CameraReader {
   private fullProbe = false;
   /** Frames from the pipe that were not complete JPEGs (logged once in a while). */
   private invalidFrames = 0;
+  /** Gated reading: the demuxer child, the gate, and the rate the decoder selects at. */
+  private demuxer: ChildProcess | undefined;
+  private gate: TsGate | undefined;
+  private selectRate: number | undefined;
+  /** Set once the camera's codec proved unable to pass through MPEG-TS. */
+  private ungated = false;
 
   constructor(source: CameraSource, private readonly rtsp: RtspOptions, logger: Logger, rate: number) {
     super(source, rtsp, logger, rate);
@@ -139,8 +177,16 @@ export class RtspReader extends CameraReader {
     return this.child?.pid;
   }
 
+  /** Gated reading: the gate's mode and its packet counts (tests, the debug page). */
+  get gateState(): { mode: GateMode; passed: number; skipped: number; demuxerPid: number | undefined } | undefined {
+    return this.gate && { mode: this.gate.current, passed: this.gate.passed, skipped: this.gate.skipped, demuxerPid: this.demuxer?.pid };
+  }
+
   protected override rateNeedsRestart(before: number, after: number): boolean {
-    return before !== after;
+    if (before === after) return false;
+    // Gated: a rate the gate can give (keyframes only, or the decoder's own rate) needs no reopening.
+    if (this.rtsp.gated && (decodeKeyframesOnly(after, this.rtsp.keyframeOnlyFps, this.keyframeIntervalMs) || after === this.selectRate)) return false;
+    return true;
   }
 
   /** Whether the running ffmpeg decodes keyframes only. */
@@ -172,10 +218,37 @@ export class RtspReader extends CameraReader {
 
   protected open(): void {
     this.keyframeTimes = [];
-    const args = ffmpegArgs(this.source.url, this.rate, { ...this.rtsp, keyframeIntervalMs: this.keyframeIntervalMs, fullProbe: this.fullProbe });
-    this.logger.debug({ url: redactUrl(this.source.url), rate: this.rate, keyframesOnly: this.keyframesOnly }, 'starting ffmpeg');
-    const child = spawn(this.rtsp.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
+    const options = { ...this.rtsp, keyframeIntervalMs: this.keyframeIntervalMs, fullProbe: this.fullProbe };
+    this.logger.debug({ url: redactUrl(this.source.url), rate: this.rate, keyframesOnly: this.keyframesOnly, gated: this.rtsp.gated === true }, 'starting ffmpeg');
+    if (!this.rtsp.gated || this.ungated) {
+      this.child = this.spawnFfmpeg(ffmpegArgs(this.source.url, this.rate, options), 'reader');
+      this.readFrames(this.child);
+      return;
+    }
+    // The decoder selects at the full rate; a slower need only closes the gate to keyframes
+    // (opened while slow, it keeps the full rate it had, so waking needs no reopening).
+    this.selectRate = this.keyframesOnly ? Math.max(this.rate, this.selectRate ?? 0) : this.rate;
+    const args = gatedFfmpegArgs(this.source.url, this.selectRate, options);
+    const demuxer = this.spawnFfmpeg(args.demuxer, 'demuxer');
+    const decoder = this.spawnFfmpeg(args.decoder, 'decoder', true);
+    this.demuxer = demuxer;
+    this.child = decoder;
+    const gate = new TsGate();
+    this.gate = gate;
+    this.applyGate();
+    // The decoder's stdin fails with EPIPE when it exits first; its exit ends the stream.
+    decoder.stdin!.on('error', () => undefined);
+    demuxer.stdout!.on('data', (chunk: Buffer) => {
+      if (this.demuxer !== demuxer) return;
+      const { out, error } = gate.push(chunk);
+      this.toDecoder(decoder, out);
+      if (error) this.ended(`camera stream unreadable: ${error}`, 'error');
+    });
+    this.readFrames(decoder);
+  }
+
+  /** Frames of a child's MJPEG stdout. */
+  private readFrames(child: ChildProcess): void {
     const splitter = new JpegSplitter();
     child.stdout!.on('data', (chunk: Buffer) => {
       // A child being closed (reopen, stop) may still flush frames: they are not this stream's.
@@ -188,6 +261,33 @@ export class RtspReader extends CameraReader {
         else this.invalidFrame(check.reason);
       }
     });
+  }
+
+  /** Writes to the decoder; one that stops reading (megabytes queued) ends the stream rather than the relay's memory. */
+  private toDecoder(decoder: ChildProcess, packets: Buffer[]): void {
+    for (const p of packets) decoder.stdin!.write(p);
+    if (decoder.stdin!.writableLength > MAX_DECODER_BACKLOG) this.ended('the decoder stopped reading', 'stalled');
+  }
+
+  /** Closes the gate to keyframes while the needed rate allows it; opening it releases the held pictures. */
+  private applyGate(): void {
+    const decoder = this.child;
+    if (!this.gate || !decoder) return;
+    const mode = this.keyframesOnly ? 'keyframes' : 'all';
+    if (mode === this.gate.current) return;
+    this.toDecoder(decoder, this.gate.setMode(mode));
+    this.logger.debug({ mode }, 'keyframe gate');
+  }
+
+  override setRate(fps: number): void {
+    super.setRate(fps);
+    this.applyGate();
+  }
+
+  /** Starts an ffmpeg; its exit ends the stream (the reader's own, or either of the gated pair). */
+  private spawnFfmpeg(args: string[], role: 'reader' | 'demuxer' | 'decoder', withStdin = false): ChildProcess {
+    const child = spawn(this.rtsp.ffmpegPath, args, { stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const mine = () => (role === 'demuxer' ? this.demuxer : this.child) === child;
     let lastStderr = '';
     let probeTooShort = false;
     child.stderr!.setEncoding('utf8');
@@ -195,25 +295,29 @@ export class RtspReader extends CameraReader {
       for (const line of text.split('\n')) {
         if (!line.trim()) continue;
         lastStderr = line.trim().slice(0, 500);
-        if (!this.fullProbe && PROBE_TOO_SHORT.test(lastStderr)) probeTooShort = true;
-        this.logger.debug({ ffmpeg: lastStderr }, 'ffmpeg');
+        if (!this.fullProbe && role !== 'decoder' && PROBE_TOO_SHORT.test(lastStderr)) probeTooShort = true;
+        if (role !== 'reader' && !this.ungated && NOT_IN_TS.test(lastStderr)) {
+          // A codec MPEG-TS cannot carry (MJPEG over RTSP): this camera is read ungated from now on.
+          this.ungated = true;
+          this.logger.info({ ffmpeg: lastStderr }, 'the camera\'s codec cannot pass the keyframe gate; reading it with one ffmpeg');
+        }
+        this.logger.debug({ ffmpeg: lastStderr, role }, 'ffmpeg');
       }
     });
     child.on('error', (err) => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      this.ended(`ffmpeg could not start: ${err.message}`, 'error');
+      if (!mine()) return;
+      this.ended(`ffmpeg (${role}) could not start: ${err.message}`, 'error');
     });
     child.on('exit', (code, signal) => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      const reason = `ffmpeg exited (${signal ?? code})${lastStderr ? `: ${redactUrl(lastStderr)}` : ''}`;
+      if (!mine()) return;
+      const reason = `ffmpeg${role === 'reader' ? '' : ` (${role})`} exited (${signal ?? code})${lastStderr ? `: ${redactUrl(lastStderr)}` : ''}`;
       if (probeTooShort && !this.fullProbe) {
         this.fullProbe = true;
         this.logger.info({ reason }, 'the stream could not be described by a short probe; probing fully from now on');
       }
       this.ended(reason, ffmpegFailureKind(code, lastStderr));
     });
+    return child;
   }
 
   private invalidFrame(reason: string): void {
@@ -224,17 +328,26 @@ export class RtspReader extends CameraReader {
   }
 
   protected close(): Promise<void> {
-    const child = this.child;
+    const children = [this.child, this.demuxer];
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      // ffmpeg finishes its output on SIGTERM; a stuck one gets SIGKILL.
-      const force = setTimeout(() => child.kill('SIGKILL'), 2000);
-      child.once('exit', () => {
-        clearTimeout(force);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+    this.demuxer = undefined;
+    this.gate = undefined;
+    return Promise.all(children.map(stopChild)).then(() => undefined);
   }
+}
+
+/** Most bytes queued for a gated decoder before the stream counts as stalled. */
+const MAX_DECODER_BACKLOG = 32 * 1024 * 1024;
+
+function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    // ffmpeg finishes its output on SIGTERM; a stuck one gets SIGKILL.
+    const force = setTimeout(() => child.kill('SIGKILL'), 2000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
 }

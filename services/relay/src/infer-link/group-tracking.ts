@@ -47,8 +47,12 @@ export interface VisitSummary {
   detection: FlatDetection | null;
 }
 
-/** A camera is read slowly once its scene has been quiet this long. */
-const QUIET_BEFORE_SLOW_MS = 10_000;
+/**
+ * A camera is read slowly once its scene has been quiet this long. Short, because waking costs
+ * little: a gated RTSP camera (rtsp-reader.ts) catches up from its last keyframe at once, so
+ * what a slow camera risks is seeing motion up to one keyframe interval late.
+ */
+const QUIET_BEFORE_SLOW_MS = 4000;
 
 /** A quiet scene is checked for motion at most this often. */
 const MOTION_CHECK_INTERVAL_MS = 1000;
