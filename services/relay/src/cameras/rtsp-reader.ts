@@ -143,7 +143,9 @@ export function ffmpegArgs(url: string, rate: number, options: ArgOptions): stri
 export function gatedFfmpegArgs(url: string, rate: number, options: ArgOptions): { demuxer: string[]; decoder: string[] } {
   return {
     demuxer: [...inputArgs(url, options, false), '-c:v', 'copy', '-f', 'mpegts', 'pipe:1'],
-    decoder: ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-analyzeduration', '500000', '-threads', '1', '-f', 'mpegts', '-i', 'pipe:0', '-an', ...outputArgs(rate, options)],
+    // low_delay: a picture leaves the decoder as soon as it is decoded (a keyframe passed alone
+    // must not wait for the pictures the gate holds back).
+    decoder: ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-analyzeduration', '500000', '-fflags', 'nobuffer', '-flags', 'low_delay', '-threads', '1', '-f', 'mpegts', '-i', 'pipe:0', '-an', ...outputArgs(rate, options)],
   };
 }
 

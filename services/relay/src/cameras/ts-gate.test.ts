@@ -50,27 +50,29 @@ test('TS gate: everything passes while open, in any chunking, with continuity co
   }
 });
 
-test('TS gate: keyframes only holds the rest of the group back and releases it on waking', () => {
+test('TS gate: keyframes only passes each keyframe and the two PES that push it through, holds the rest and releases it on waking', () => {
   const gate = new TsGate();
   gate.setMode('keyframes');
-  const quiet = gate.push(Buffer.concat(stream())).out;
-  assert.deepEqual(passedOf(quiet).map(([t]) => t), [1, 2, 3, 6], 'tables and the keyframe PES');
-  assert.equal(gate.skipped, 3);
+  const frames = [packet(0, { start: true, table: true, tag: 1 }), packet(VIDEO, { start: true, key: true, tag: 2 }), packet(VIDEO, { tag: 3 }), ...[4, 5, 6, 7].map((tag) => packet(VIDEO, { start: true, key: false, tag }))];
+  const quiet = gate.push(Buffer.concat(frames)).out;
+  assert.deepEqual(passedOf(quiet).map(([t]) => t), [1, 2, 3, 4, 5], 'tables, the keyframe PES and the two after it');
+  assert.equal(gate.skipped, 2);
   const woke = gate.setMode('all');
-  assert.deepEqual(passedOf(woke), [[4, 2], [5, 3], [7, 4]], 'the held pictures, in order, counters continuing');
+  assert.deepEqual(passedOf(woke), [[6, 4], [7, 5]], 'the held pictures, in order, counters continuing');
   // A new keyframe starts a new group: what was held before it is dropped, not released.
   gate.setMode('keyframes');
-  gate.push(Buffer.concat([packet(VIDEO, { start: true, key: false, tag: 8 }), packet(VIDEO, { start: true, key: true, tag: 9 }), packet(VIDEO, { start: true, key: false, tag: 10 })]));
-  assert.deepEqual(passedOf(gate.setMode('all')).map(([t]) => t), [10]);
+  const more = gate.push(Buffer.concat([8, 9, 10, 11, 12].map((tag) => packet(VIDEO, { start: true, key: tag === 9, tag })))).out;
+  assert.deepEqual(passedOf(more).map(([t]) => t), [9, 10, 11]);
+  assert.deepEqual(passedOf(gate.setMode('all')).map(([t]) => t), [12]);
 });
 
 test('TS gate: past its cap it waits for the next keyframe instead of feeding a broken group', () => {
   const gate = new TsGate(2 * 188);
   gate.setMode('keyframes');
-  gate.push(Buffer.concat([packet(VIDEO, { start: true, key: true, tag: 1 }), ...[2, 3, 4].map((tag) => packet(VIDEO, { start: true, key: false, tag }))]));
+  gate.push(Buffer.concat([packet(VIDEO, { start: true, key: true, tag: 1 }), ...[2, 3, 4, 5, 6].map((tag) => packet(VIDEO, { start: true, key: false, tag }))]));
   assert.deepEqual(gate.setMode('all'), [], 'nothing to catch up with');
-  const out = gate.push(Buffer.concat([packet(VIDEO, { start: true, key: false, tag: 5 }), packet(VIDEO, { start: true, key: true, tag: 6 }), packet(VIDEO, { start: true, key: false, tag: 7 })])).out;
-  assert.deepEqual(passedOf(out).map(([t]) => t), [6, 7], 'deltas before the next keyframe are dropped');
+  const out = gate.push(Buffer.concat([packet(VIDEO, { start: true, key: false, tag: 7 }), packet(VIDEO, { start: true, key: true, tag: 8 }), packet(VIDEO, { start: true, key: false, tag: 9 })])).out;
+  assert.deepEqual(passedOf(out).map(([t]) => t), [8, 9], 'deltas before the next keyframe are dropped');
 });
 
 test('TS gate: a stream that loses sync is refused', () => {

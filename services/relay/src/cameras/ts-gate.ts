@@ -10,6 +10,12 @@
  * last keyframe at once instead of waiting for the next one; the catch-up is lost only when
  * the held bytes passed their cap, and then the gate waits for the next keyframe.
  *
+ * A video PES in MPEG-TS has no length: the decoder's demuxer hands a PES on only when the
+ * next one of its PID starts, and its parser knows a picture is complete only when it sees the
+ * next picture's first bytes. So the two PES after each keyframe pass too (two cheap pictures,
+ * which the rate filter drops): the keyframe is decoded at once instead of a whole group of
+ * pictures later, when the next keyframe would have pushed it through.
+ *
  * Continuity counters are renumbered per PID on what passes, so the decoder sees a clean
  * stream. Tables (PAT, PMT, SDT) and anything that is not a PES always pass.
  */
@@ -19,7 +25,11 @@ const SYNC = 0x47;
 
 export type GateMode = 'all' | 'keyframes';
 
-type PesKind = 'key' | 'delta';
+/** `closer`: one of the PES right after a keyframe, passed so the keyframe goes through without waiting. */
+type PesKind = 'key' | 'closer' | 'delta';
+
+/** PES passed after each keyframe (see above). */
+const CLOSERS = 2;
 
 export class TsGate {
   private mode: GateMode = 'all';
@@ -27,6 +37,8 @@ export class TsGate {
   private rest: Buffer | undefined;
   /** Per PID: the kind of the PES its packets currently belong to (absent: tables, or none yet). */
   private readonly kinds = new Map<number, PesKind>();
+  /** Per PID: PES started since its last keyframe. */
+  private readonly sinceKey = new Map<number, number>();
   /** Per PID: the continuity counter of the last packet passed. */
   private readonly counters = new Map<number, number>();
   /** Packets of the current group of pictures held back in keyframes mode. */
@@ -102,7 +114,9 @@ export class TsGate {
       if (!isPes) this.kinds.delete(pid);
       else {
         const randomAccess = adaptation > 1 && (data[at + 5]! & 0x40) !== 0;
-        this.kinds.set(pid, randomAccess ? 'key' : 'delta');
+        const since = randomAccess ? 0 : (this.sinceKey.get(pid) ?? CLOSERS) + 1;
+        this.sinceKey.set(pid, since);
+        this.kinds.set(pid, randomAccess ? 'key' : since <= CLOSERS ? 'closer' : 'delta');
         if (randomAccess) {
           // A new group of pictures: what was held belongs to the old one.
           this.held = [];
