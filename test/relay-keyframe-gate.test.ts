@@ -75,6 +75,15 @@ test('a gated camera goes to keyframes only and back without reopening its strea
     const woke = frames.length;
     await until('frames again', () => frames.length >= woke + 4);
     assert.deepEqual([reader.pid, reader.gateState!.demuxerPid], pids, 'still the same ffmpeg pair');
+
+    // Busy for longer than the keyframe pacing allows between keyframes, then quiet again: the
+    // new quiet spell is judged on its own keyframes (an earlier spell's must not look sparse).
+    await new Promise((r) => setTimeout(r, 6000));
+    hub.acquire(source, 'group', 0.5);
+    const again = frames.length;
+    await until('keyframes in the second quiet spell', () => frames.length >= again + 3);
+    assert.equal(reader.gateState!.mode, 'keyframes', 'still keyframes only');
+    assert.deepEqual([reader.pid, reader.gateState!.demuxerPid], pids, 'never reopened');
     assert.equal(reader.stats.reconnects, 0);
   } finally {
     await hub.stopAll();

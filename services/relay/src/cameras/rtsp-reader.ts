@@ -186,8 +186,9 @@ export class RtspReader extends CameraReader {
 
   protected override rateNeedsRestart(before: number, after: number): boolean {
     if (before === after) return false;
-    // Gated: a rate the gate can give (keyframes only, or the decoder's own rate) needs no reopening.
-    if (this.rtsp.gated && (decodeKeyframesOnly(after, this.rtsp.keyframeOnlyFps, this.keyframeIntervalMs) || after === this.selectRate)) return false;
+    // Gated: up to the decoder's own rate the gate gives what is needed (keyframes only, or
+    // everything when the keyframes are too sparse), so only a faster need reopens.
+    if (this.gate) return after > (this.selectRate ?? 0);
     return true;
   }
 
@@ -215,7 +216,9 @@ export class RtspReader extends CameraReader {
     if (interval === undefined) return;
     this.keyframeIntervalMs = Math.round(interval);
     this.logger.info({ keyframeIntervalMs: this.keyframeIntervalMs, rate: this.rate }, 'keyframes too sparse for the needed rate; decoding every frame');
-    this.reopen('keyframes too sparse');
+    // Gated, opening the gate is enough; otherwise ffmpeg is reopened without -skip_frame.
+    if (this.gate) this.applyGate();
+    else this.reopen('keyframes too sparse');
   }
 
   protected open(): void {
@@ -277,6 +280,8 @@ export class RtspReader extends CameraReader {
     if (!this.gate || !decoder) return;
     const mode = this.keyframesOnly ? 'keyframes' : 'all';
     if (mode === this.gate.current) return;
+    // Keyframe pacing is judged on this quiet spell's keyframes, not an earlier one's.
+    if (mode === 'keyframes') this.keyframeTimes = [];
     this.toDecoder(decoder, this.gate.setMode(mode));
     this.logger.debug({ mode }, 'keyframe gate');
   }
