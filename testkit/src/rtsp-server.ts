@@ -42,7 +42,9 @@ export async function startRtspServer(video: string, options: { port?: number; f
   const start = async (): Promise<void> => {
     work = mkdtempSync(join(tmpdir(), 'rtsp-'));
     const udpPort = await freeUdpPort();
-    udp = createSocket('udp4');
+    // A 1080p keyframe arrives as a burst of a few hundred kilobytes of RTP: with the default
+    // receive buffer (~200 KB) a busy machine drops part of it and the "camera" sends torn frames.
+    udp = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     udp.on('message', (packet) => {
       const header = Buffer.from([0x24, 0, (packet.length >> 8) & 0xff, packet.length & 0xff]);
       for (const c of players) if (!c.destroyed && c.writableLength < 4 * 1024 * 1024) c.write(Buffer.concat([header, packet]));
