@@ -2,8 +2,8 @@
  * The size of a raw RGB body (application/x-rgb24) comes from the query, and both are hostile:
  * a missing or malformed size is the caller's mistake (400), a size over the pixel limit is
  * refused like a JPEG header claiming one (413), and a body whose length disagrees with its
- * size is not an image (422, the same code as a truncated JPEG). The route checks a declared
- * Content-Length before the body is read, and the body itself once it is.
+ * size is not an image (422, the same code as a truncated JPEG; images/frame-image.ts checks
+ * it). The route checks a declared Content-Length before the body is read, and the body once it is.
  */
 import { RAW_RGB_CONTENT_TYPE, type RawImageSize } from '@detector-worker/shared/contract/infer-api';
 import { coded } from '../error-codes.js';
@@ -33,16 +33,11 @@ export function rawImageSize(query: Readonly<Record<string, unknown>>, maxPixels
   return { width, height };
 }
 
-/** A body (or a declared Content-Length) must hold exactly width*height*3 bytes. */
-export function checkRawLength(length: number, size: RawImageSize): void {
-  const expected = size.width * size.height * 3;
-  if (length !== expected) throw coded('IMAGE_INVALID', `a raw RGB body of ${size.width}x${size.height} is ${expected} bytes, not ${length}`);
-}
-
-/** The route's raw image: an empty body first (as for every type), then its size, then its length. */
+/**
+ * The route's raw image: an empty body first (as for every type), then its declared size;
+ * FrameImage.openRaw checks the length against it.
+ */
 export function rawImage(body: Buffer, query: Readonly<Record<string, unknown>>, maxPixels: number): RawRgb {
   if (!body.length) throw coded('IMAGE_EMPTY', 'request body is empty: send the image bytes');
-  const size = rawImageSize(query, maxPixels);
-  checkRawLength(body.length, size);
-  return { data: body, ...size };
+  return { data: body, ...rawImageSize(query, maxPixels) };
 }

@@ -14,10 +14,10 @@ import { CodedError } from '@detector-worker/shared/errors';
 import type { Admission, InferService } from '../service.js';
 import { clientErrorResponse, toCodedError, type ErrorContext } from './errors.js';
 import { declaredLength, hasBody, lingerOnClose, tokenDigest, tokenMatches } from './guards.js';
-import { checkRawLength, rawImage, rawImageSize } from './raw-body.js';
+import { rawImage, rawImageSize } from './raw-body.js';
 import { InferMetrics } from './metrics.js';
 import type { RunOptions } from '../pipeline/executor.js';
-import type { RawRgb } from '../images/frame-image.js';
+import { checkRawLength, type RawRgb } from '../images/frame-image.js';
 import type { RequestContext } from '../pipeline/types.js';
 import { coded } from '../error-codes.js';
 

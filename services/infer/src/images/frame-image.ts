@@ -53,6 +53,12 @@ function imageError(err: unknown): CodedError {
   return coded('IMAGE_INVALID', `image could not be decoded: ${message}`);
 }
 
+/** A raw RGB body (or its declared Content-Length) must hold exactly width*height*3 bytes: other lengths would shear rows. */
+export function checkRawLength(length: number, size: { width: number; height: number }): void {
+  const expected = size.width * size.height * 3;
+  if (length !== expected) throw coded('IMAGE_INVALID', `a raw RGB body of ${size.width}x${size.height} is ${expected} bytes, not ${length}`);
+}
+
 function checkPixels(width: number, height: number, maxPixels: number): void {
   if (width * height > maxPixels) throw coded('IMAGE_TOO_LARGE', `image is ${width}x${height}, over the limit of ${maxPixels} pixels`);
 }
@@ -115,8 +121,7 @@ export class FrameImage implements ActionImage {
     if (!data.length) throw coded('IMAGE_EMPTY', 'request body is empty: send the image bytes');
     if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) throw coded('BAD_REQUEST', 'width and height must be positive integers');
     checkPixels(width, height, maxPixels);
-    const expected = width * height * 3;
-    if (data.length !== expected) throw coded('IMAGE_INVALID', `raw RGB body holds ${data.length} bytes; ${width}x${height} needs ${expected}`);
+    checkRawLength(data.length, raw);
     return FrameImage.fromRaw(data, width, height);
   }
 
@@ -157,37 +162,16 @@ export class FrameImage implements ActionImage {
    */
   async fitted(target: FitTarget, options: { preferFullDecode?: boolean } = {}): Promise<FittedPixels> {
     try {
-      // Pixels already in memory at exactly the input size: no sharp call, no copy.
-      const asIs = this.decoded && fittedAsIs(this.decoded, target);
-      if (asIs) return asIs;
-      const src = await this.source(undefined, options.preferFullDecode);
-      let info: LetterboxInfo;
-      let placement: Placement | undefined;
-      let pipeline = src.pipeline;
-      if (target.resize === 'letterbox') {
-        const geometry = computeLetterbox(src.width, src.height, target.width, target.height);
-        info = geometry;
-        // Padding is left to the tensor builder (hwcToChwPlaced): no padded copy here. A frame
-        // the relay already shrank to the resized size is decoded as it is.
-        if (geometry.resizedWidth !== src.width || geometry.resizedHeight !== src.height) {
-          pipeline = pipeline.resize(geometry.resizedWidth, geometry.resizedHeight, { fit: 'fill' });
-        }
-        placement = { tensorWidth: target.width, tensorHeight: target.height, left: geometry.padX, top: geometry.padY, padValue: target.padValue };
-      } else if (target.resize === 'stretch') {
-        info = computeStretch(src.width, src.height, target.width, target.height);
-        if (target.width !== src.width || target.height !== src.height) pipeline = pipeline.resize(target.width, target.height, { fit: 'fill' });
-      } else {
-        const scale = (Math.max(target.width, target.height) * CENTER_CROP_RATIO) / Math.min(src.width, src.height);
-        const w = Math.max(target.width, Math.round(src.width * scale));
-        const h = Math.max(target.height, Math.round(src.height * scale));
-        const left = Math.floor((w - target.width) / 2);
-        const top = Math.floor((h - target.height) / 2);
-        info = { srcWidth: src.width, srcHeight: src.height, dstWidth: target.width, dstHeight: target.height, scaleX: w / src.width, scaleY: h / src.height, padX: -left, padY: -top };
-        // extract() after resize() crops the resized image.
-        pipeline = pipeline.resize(w, h, { fit: 'fill' }).extract({ left, top, width: target.width, height: target.height });
-      }
+      const plan = fitPlan(this.width, this.height, target);
+      const mapping = { info: plan.info, ...(plan.placement ? { placement: plan.placement } : {}) };
+      // Pixels already in memory at exactly the input size (a raw body): no sharp call, no copy.
+      if (this.decoded && !plan.resize && !plan.extract) return { pixels: this.decoded.data, width: this.width, height: this.height, ...mapping };
+      let { pipeline } = await this.source(undefined, options.preferFullDecode);
+      if (plan.resize) pipeline = pipeline.resize(plan.resize.width, plan.resize.height, { fit: 'fill' });
+      // extract() after resize() crops the resized image.
+      if (plan.extract) pipeline = pipeline.extract(plan.extract);
       const { data: pixels, info: out } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-      return { pixels, width: out.width, height: out.height, info, ...(placement ? { placement } : {}) };
+      return { pixels, width: out.width, height: out.height, ...mapping };
     } catch (err) {
       throw imageError(err);
     }
@@ -242,19 +226,29 @@ export class FrameImage implements ActionImage {
 }
 
 /**
- * Pixels that need no resize for this target, with the mapping a resize would have given;
- * undefined when they do (center-crop always resizes: its short side goes to 256/224 of the input).
+ * How a w × h image becomes a model input: the mapping back to image pixels, where a letterboxed
+ * image sits in the tensor (the tensor builder pads: no padded copy), and the resize and crop
+ * sharp must do; none when the image already has the size (a frame the relay shrank to it).
  */
-function fittedAsIs(px: RawRgb, target: FitTarget): FittedPixels | undefined {
-  const { data: pixels, width, height } = px;
+function fitPlan(w: number, h: number, target: FitTarget): { info: LetterboxInfo; placement?: Placement; resize?: { width: number; height: number }; extract?: { left: number; top: number; width: number; height: number } } {
+  const { width: tw, height: th } = target;
   if (target.resize === 'letterbox') {
-    const geometry = computeLetterbox(width, height, target.width, target.height);
-    if (geometry.resizedWidth !== width || geometry.resizedHeight !== height) return undefined;
-    const placement: Placement = { tensorWidth: target.width, tensorHeight: target.height, left: geometry.padX, top: geometry.padY, padValue: target.padValue };
-    return { pixels, width, height, info: geometry, placement };
+    const g = computeLetterbox(w, h, tw, th);
+    const placement: Placement = { tensorWidth: tw, tensorHeight: th, left: g.padX, top: g.padY, padValue: target.padValue };
+    return { info: g, placement, ...(g.resizedWidth !== w || g.resizedHeight !== h ? { resize: { width: g.resizedWidth, height: g.resizedHeight } } : {}) };
   }
-  if (target.resize === 'stretch' && target.width === width && target.height === height) return { pixels, width, height, info: computeStretch(width, height, width, height) };
-  return undefined;
+  if (target.resize === 'stretch') return { info: computeStretch(w, h, tw, th), ...(tw !== w || th !== h ? { resize: { width: tw, height: th } } : {}) };
+  // Center crop (ImageNet): the short side to 256/224 of the input, then the middle.
+  const scale = (Math.max(tw, th) * CENTER_CROP_RATIO) / Math.min(w, h);
+  const rw = Math.max(tw, Math.round(w * scale));
+  const rh = Math.max(th, Math.round(h * scale));
+  const left = Math.floor((rw - tw) / 2);
+  const top = Math.floor((rh - th) / 2);
+  return {
+    info: { srcWidth: w, srcHeight: h, dstWidth: tw, dstHeight: th, scaleX: rw / w, scaleY: rh / h, padX: -left, padY: -top },
+    resize: { width: rw, height: rh },
+    extract: { left, top, width: tw, height: th },
+  };
 }
 
 /** Integer pixel rectangle of a box inside the image, or null when it has no area there. */

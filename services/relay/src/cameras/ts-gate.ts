@@ -78,11 +78,11 @@ export class TsGate {
       this.rest = undefined;
     }
     const out: Buffer[] = [];
-    // Runs of passing packets go out as one copy each: the writes to the decoder may queue, and
-    // what is queued must not share memory with a pipe chunk (seen live: torn keyframes).
+    // Runs of passing packets go out as slices of the chunk, no copy (each pipe chunk is a
+    // buffer of its own; only what is held back is copied, since it outlives the chunk's turn).
     let runStart = -1;
     const flush = (end: number) => {
-      if (runStart >= 0) out.push(Buffer.from(data.subarray(runStart, end)));
+      if (runStart >= 0) out.push(data.subarray(runStart, end));
       runStart = -1;
     };
     let at = 0;

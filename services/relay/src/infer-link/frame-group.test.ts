@@ -192,10 +192,8 @@ test('visits: detect-stage frames, one focused full run keyed by the visit, one 
   assert.equal(group.stats.visitsEnded, 1);
 });
 
-test('idle gating: a quiet scene sends a detect frame every idle interval; motion brings full rate back at once', async () => {
-  const { client, requests } = autoClient(() => ({ detections: [] }), () => null);
-  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined, idleIntervalMs: 3000 });
-  group.add(member('d;c'));
+/** An empty forecourt and the same with a car, and a feeder that waits until the group has dealt with each frame. */
+async function quietScene(group: FrameGroup) {
   const empty = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#505050' } }).jpeg().toBuffer();
   const withCar = await sharp(empty).composite([{ input: { create: { width: 200, height: 120, channels: 3, background: '#f0f0f0' } }, left: 100, top: 150 }]).jpeg().toBuffer();
   const feed = async (seq: number, jpeg: Buffer) => {
@@ -203,6 +201,14 @@ test('idle gating: a quiet scene sends a detect frame every idle interval; motio
     group.onFrame(frame(seq, jpeg));
     for (let i = 0; i < 60 && group.stats.detectRequests + group.stats.framesIdle === before; i++) await new Promise((r) => setTimeout(r, 5));
   };
+  return { empty, withCar, feed };
+}
+
+test('idle gating: a quiet scene sends a detect frame every idle interval; motion brings full rate back at once', async () => {
+  const { client, requests } = autoClient(() => ({ detections: [] }), () => null);
+  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: () => undefined, idleIntervalMs: 3000 });
+  group.add(member('d;c'));
+  const { empty, withCar, feed } = await quietScene(group);
   for (let seq = 1; seq <= 10; seq++) await feed(seq, empty);
   assert.equal(requests.length, 4, 'frames 1 (probe), 2 (first thumbnail), 5 and 8 (idle rate)');
   assert.equal(group.stats.framesIdle, 6);
@@ -217,18 +223,11 @@ test('a scene quiet for 4 s slows its camera; motion makes it fast again at once
   const calls: boolean[] = [];
   group.onCameraSlow = (slow) => calls.push(slow);
   group.add(member('d;c'));
-  const empty = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#505050' } }).jpeg().toBuffer();
-  const withCar = await sharp(empty).composite([{ input: { create: { width: 200, height: 120, channels: 3, background: '#f0f0f0' } }, left: 100, top: 150 }]).jpeg().toBuffer();
-  const feed = async (seq: number, jpeg: Buffer) => {
-    const before = group.stats.detectRequests + group.stats.framesIdle;
-    group.onFrame(frame(seq, jpeg));
-    for (let i = 0; i < 60 && group.stats.detectRequests + group.stats.framesIdle === before; i++) await new Promise((r) => setTimeout(r, 5));
-  };
+  const { empty, withCar, feed } = await quietScene(group);
   for (let seq = 1; seq <= 4; seq++) await feed(seq, empty);
   assert.deepEqual(calls, [], 'not yet: quiet for less than 4 s');
   for (let seq = 5; seq <= 10; seq++) await feed(seq, empty);
   assert.deepEqual(calls, [true]);
-  // The car arrives: frame 11 goes at the idle rate anyway, frame 12 is checked for motion.
   // The car arrives: frame 11 goes at the idle rate anyway, frame 12 is checked for motion.
   await feed(11, withCar);
   await feed(12, withCar);
