@@ -24,7 +24,7 @@ import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay } from '@detector-worker/relay/server';
 import { repoRoot } from '@detector-worker/testkit/fixtures';
 import { freePort } from '@detector-worker/testkit/servers';
-import { buildConstantOutputModel } from '@detector-worker/testkit/onnx-builder';
+import { buildOneBoxDetector } from '@detector-worker/testkit/onnx-builder';
 import { writeMpta } from '@detector-worker/testkit/mpta';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -164,14 +164,7 @@ async function main(): Promise<void> {
   try {
     await new Promise<void>((r) => snapshots.listen(0, '127.0.0.1', r));
     const snapshotBase = `http://127.0.0.1:${(snapshots.address() as AddressInfo).port}`;
-    const n = 2;
-    const values = new Float32Array(6 * n);
-    values.set([32], 0);
-    values.set([32], n);
-    values.set([20], 2 * n);
-    values.set([20], 3 * n);
-    values.set([0.9], 4 * n);
-    const model = Buffer.from(buildConstantOutputModel({ inputDims: [1, 3, 64, 64], outputDims: [1, 6, n], values, metadata: { task: 'detect', names: "{0: 'car', 1: 'other'}" } }));
+    const model = Buffer.from(buildOneBoxDetector());
     const archives: string[] = [];
     for (let m = 1; m <= MODELS; m++) {
       const path = await writeMpta(work, `model-${m}.mpta`, {

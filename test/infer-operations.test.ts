@@ -14,7 +14,7 @@ import { request } from 'undici';
 import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer } from '@detector-worker/infer/start';
 import { repoRoot } from '@detector-worker/testkit/fixtures';
-import { buildConstantOutputModel } from '@detector-worker/testkit/onnx-builder';
+import { buildOneBoxDetector } from '@detector-worker/testkit/onnx-builder';
 import { writeMpta } from '@detector-worker/testkit/mpta';
 
 let work: string;
@@ -23,15 +23,8 @@ let jpeg: Buffer;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'infer-ops-'));
-  const n = 4;
-  const values = new Float32Array(6 * n);
-  values.set([32], 0);
-  values.set([32], n);
-  values.set([20], 2 * n);
-  values.set([20], 3 * n);
-  values.set([0.9], 4 * n);
   // A 640x640 input makes each request cost real preprocessing, so a burst can queue.
-  const model = buildConstantOutputModel({ inputDims: [1, 3, 640, 640], outputDims: [1, 6, n], values, metadata: { task: 'detect', names: "{0: 'thing', 1: 'other'}" } });
+  const model = buildOneBoxDetector({ inputSize: 640, anchors: 4, names: ['thing', 'other'] });
   const archive = await writeMpta(work, 'fake.mpta', { pipeline: { pipeline: { modelId: 'fake', modelFile: 'det.onnx', minConfidence: 0.5, triggerClasses: ['thing'] } }, files: { 'det.onnx': Buffer.from(model) } });
   archiveUrl = `file://${archive}`;
   jpeg = await sharp({ create: { width: 1280, height: 720, channels: 3, background: '#336699' } }).jpeg().toBuffer();

@@ -17,7 +17,7 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { loadRelayConfig } from '@detector-worker/relay/config';
 import { startRelay, type Relay } from '@detector-worker/relay/server';
-import { buildConstantOutputModel } from '@detector-worker/testkit/onnx-builder';
+import { buildOneBoxDetector } from '@detector-worker/testkit/onnx-builder';
 import { writeMpta } from '@detector-worker/testkit/mpta';
 import { CmsClient } from './support/cms-client.js';
 import { startInferProcess, type InferProcess } from './support/infer-process.js';
@@ -40,15 +40,7 @@ const subId = (i: number) => `display-${i};cam-${i}`;
 const modelOf = (i: number) => (i % MODELS) + 1;
 
 async function buildArchives(): Promise<void> {
-  const n = 2;
-  const values = new Float32Array(6 * n);
-  // One box (cx, cy, w, h, score class 0, score class 1) at 0.9 for class 0.
-  values.set([32], 0);
-  values.set([32], n);
-  values.set([20], 2 * n);
-  values.set([20], 3 * n);
-  values.set([0.9], 4 * n);
-  const model = Buffer.from(buildConstantOutputModel({ inputDims: [1, 3, 64, 64], outputDims: [1, 6, n], values, metadata: { task: 'detect', names: "{0: 'car', 1: 'other'}" } }));
+  const model = Buffer.from(buildOneBoxDetector());
   for (let m = 1; m <= MODELS; m++) {
     const path = await writeMpta(work, `model-${m}.mpta`, {
       pipeline: { pipeline: { modelId: `det-${m}`, modelFile: 'det.onnx', minConfidence: 0.5, triggerClasses: ['car'], tracking: { enabled: false } } },

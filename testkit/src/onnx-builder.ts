@@ -306,6 +306,23 @@ export function buildConstantOutputModel(spec: ConstantOutputSpec): Uint8Array {
   });
 }
 
+/**
+ * A YOLOv8-style detector ([1, 6, anchors]: cx, cy, w, h, score class 0, score class 1) that
+ * always finds one 20×20 box of class 0 at (32, 32) with confidence 0.9, whatever the image.
+ */
+export function buildOneBoxDetector(options: { inputSize?: number; anchors?: number; names?: readonly [string, string] } = {}): Uint8Array {
+  const n = options.anchors ?? 2;
+  const size = options.inputSize ?? 64;
+  const values = new Float32Array(6 * n);
+  values.set([32], 0);
+  values.set([32], n);
+  values.set([20], 2 * n);
+  values.set([20], 3 * n);
+  values.set([0.9], 4 * n);
+  const [a, b] = options.names ?? ['car', 'other'];
+  return buildConstantOutputModel({ inputDims: [1, 3, size, size], outputDims: [1, 6, n], values, metadata: { task: 'detect', names: `{0: '${a}', 1: '${b}'}` } });
+}
+
 /** An output shape no decoder understands ([1,7,7,7]), for MODEL_OUTPUT_UNSUPPORTED tests. */
 export function buildWeirdOutputModel(options: { inputDims?: number[]; metadata?: Record<string, string> } = {}): Uint8Array {
   const outputDims = [1, 7, 7, 7];
