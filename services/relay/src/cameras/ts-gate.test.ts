@@ -66,6 +66,20 @@ test('TS gate: keyframes only passes each keyframe and the two PES that push it 
   assert.deepEqual(passedOf(gate.setMode('all')).map(([t]) => t), [12]);
 });
 
+test('TS gate: held pictures come back whole and in order whatever the chunking (held as runs of the chunks)', () => {
+  const frames = [packet(VIDEO, { start: true, key: true, tag: 1 }), packet(VIDEO, { tag: 2 }), ...[3, 4, 5, 6, 7, 8].map((tag) => packet(VIDEO, { start: true, key: false, tag })), packet(VIDEO, { tag: 9 })];
+  const bytes = Buffer.concat(frames);
+  for (const size of [1, 7, 188, 200, 376, 1000]) {
+    const gate = new TsGate();
+    gate.setMode('keyframes');
+    const out: Buffer[] = [];
+    const copy = Buffer.from(bytes);
+    for (let i = 0; i < copy.length; i += size) out.push(...gate.push(copy.subarray(i, i + size)).out);
+    out.push(...gate.setMode('all'));
+    assert.deepEqual(passedOf(out), [[1, 0], [2, 1], [3, 2], [4, 3], [5, 4], [6, 5], [7, 6], [8, 7], [9, 8]], `chunk ${size}`);
+  }
+});
+
 test('TS gate: past its cap it waits for the next keyframe instead of feeding a broken group', () => {
   const gate = new TsGate(2 * 188);
   gate.setMode('keyframes');

@@ -41,8 +41,13 @@ export class TsGate {
   private readonly sinceKey = new Map<number, number>();
   /** Per PID: the continuity counter of the last packet passed. */
   private readonly counters = new Map<number, number>();
-  /** Packets of the current group of pictures held back in keyframes mode. */
-  private held: Buffer[] = [];
+  /**
+   * Runs of packets of the current group of pictures held back in keyframes mode: slices of
+   * the chunks they came in (a pipe chunk is a buffer of its own, nothing else writes to it),
+   * a run growing while packets arrive back to back, so a quiet camera costs no copy and no
+   * object per packet.
+   */
+  private held: Array<{ data: Buffer; start: number; end: number }> = [];
   private heldBytes = 0;
   /** Set when catching up is impossible: delta packets are dropped until the next keyframe. */
   private needKey = false;
@@ -63,8 +68,11 @@ export class TsGate {
     if (mode === this.mode) return [];
     this.mode = mode;
     if (mode === 'keyframes') return [];
-    const out = this.needKey ? [] : this.held.map((p) => this.renumber(p));
-    this.passed += out.length;
+    const out = this.needKey ? [] : this.held.map(({ data, start, end }) => data.subarray(start, end));
+    for (const run of out) {
+      for (let at = 0; at < run.length; at += PACKET) this.renumber(run.subarray(at, at + PACKET));
+      this.passed += run.length / PACKET;
+    }
     this.held = [];
     this.heldBytes = 0;
     return out;
@@ -140,11 +148,18 @@ export class TsGate {
         this.held = [];
         this.heldBytes = 0;
       } else {
-        this.held.push(Buffer.from(data.subarray(at, at + PACKET)));
+        this.hold(data, at);
         this.heldBytes += PACKET;
       }
     }
     return false;
+  }
+
+  /** Holds the packet at `at`: extends the last held run when it ends right there in the same buffer. */
+  private hold(data: Buffer, at: number): void {
+    const last = this.held.at(-1);
+    if (last && last.data === data && last.end === at) last.end = at + PACKET;
+    else this.held.push({ data, start: at, end: at + PACKET });
   }
 
   /** Gives a passing packet the next continuity counter of its PID (packets with a payload count). */
