@@ -117,25 +117,26 @@ export class GroupTracking {
   }
 
   /**
-   * What to do with a frame of a quiet scene (nothing tracked): `send` it (full rate, or the
-   * idle interval is up), `skip` it, or `check` it for motion first. The motion check costs a
-   * JPEG decode in the relay (~10 ms for 1080p: Huffman decoding dominates even at 1/8 scale),
-   * so a quiet scene is checked at most once a second; a car driving in is seen within that.
+   * What to do with a frame of a quiet scene (nothing tracked): `send` it (full rate), `skip`
+   * it, or `check` it for motion first. The motion check costs a JPEG decode in the relay
+   * (~6-10 ms for 1080p: Huffman decoding dominates even at 1/8 scale), so a quiet scene is
+   * checked at most once a second; a car driving in is seen within that. A frame whose idle
+   * interval is up is checked too, not only sent: the detector may miss a car half in view,
+   * and a slow camera's next look is a keyframe interval away.
    */
   idleDecision(at: number): 'send' | 'skip' | 'check' {
     if (!this.quiet || this.idleIntervalMs <= 0) return 'send';
-    if (at - this.lastDetectAt >= this.idleIntervalMs) return 'send';
-    if (at - this.lastMotionCheckAt < MOTION_CHECK_INTERVAL_MS) return 'skip';
-    return 'check';
+    if (at - this.lastMotionCheckAt >= MOTION_CHECK_INTERVAL_MS) return 'check';
+    return at - this.lastDetectAt >= this.idleIntervalMs ? 'send' : 'skip';
   }
 
-  /** After a motion check: whether the frame may be skipped (nothing moves). */
+  /** After a motion check: whether the frame may be skipped (nothing moves and no idle frame is due). */
   skipWhenIdle(thumb: Uint8Array | undefined, at: number): boolean {
     this.lastMotionCheckAt = at;
     if (!thumb) return false;
     const moving = this.motion.moving(thumb);
     if (moving) this.lastActiveAt = at;
-    return !moving;
+    return !moving && at - this.lastDetectAt < this.idleIntervalMs;
   }
 
   /**
