@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JpegSplitter } from './jpeg-splitter.js';
-import { decodeKeyframesOnly, ffmpegArgs, sparseKeyframeInterval } from './rtsp-reader.js';
+import { decodeKeyframesOnly, ffmpegArgs, gatedFfmpegArgs, sparseKeyframeInterval } from './rtsp-reader.js';
 
 const jpeg = (n: number) => Buffer.from([0xff, 0xd8, n, 0xff, 0x00, n, 0xff, 0xd9]);
 
@@ -35,6 +35,12 @@ test('ffmpeg decodes keyframes only when the needed rate allows, TCP transport, 
   assert.ok(!fast.includes('-skip_frame'));
   assert.match(fast[fast.indexOf('-vf') + 1]!, /floor\(t\*2\.000000\)/);
   assert.equal(fast[fast.indexOf('-huffman') + 1], 'default', 'one encoding pass per frame');
+  // Decoding and encoding each on one thread: a frame-threaded MJPEG encoder holds each JPEG back until the next frame.
+  const threads = fast.flatMap((a, i) => (a === '-threads' ? [i] : []));
+  assert.deepEqual(threads.map((i) => fast[i + 1]), ['1', '1']);
+  assert.ok(threads[0]! < fast.indexOf('-i') && threads[1]! > fast.indexOf('-i'), 'one for the decoder (input), one for the encoder (output)');
+  const gated = gatedFfmpegArgs('rtsp://cam/1', 2, { keyframeOnlyFps: 0.5, jpegQuality: 85 }).decoder;
+  assert.ok(gated.lastIndexOf('-threads') > gated.indexOf('-i'), 'the gated decoder encodes on one thread too');
   const measured = ffmpegArgs('rtsp://cam/1', 0.5, { keyframeOnlyFps: 0.5, jpegQuality: 85, keyframeIntervalMs: 4000 });
   assert.ok(!measured.includes('-skip_frame'), 'keyframes known to be 4 s apart cannot give 0.5 fps');
 });
