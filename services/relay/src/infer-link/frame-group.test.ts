@@ -214,6 +214,10 @@ test('idle gating: a quiet scene sends a detect frame every idle interval; motio
   assert.equal(group.stats.framesIdle, 6);
   await feed(11, withCar);
   assert.equal(requests.length, 5, 'motion: sent at once');
+  await feed(12, empty);
+  assert.equal(requests.length, 6, 'the frames right after motion go at the full rate, unchecked');
+  await feed(14, empty);
+  assert.equal(requests.length, 6, '2 s later, with nothing tracked and nothing moving, quiet again');
   group.close();
 });
 
@@ -228,7 +232,7 @@ test('a scene quiet for 4 s slows its camera; motion makes it fast again at once
   assert.deepEqual(calls, [], 'not yet: quiet for less than 4 s');
   for (let seq = 5; seq <= 10; seq++) await feed(seq, empty);
   assert.deepEqual(calls, [true]);
-  // The car arrives: frame 11 goes at the idle rate anyway, frame 12 is checked for motion.
+  // The car arrives: its first frame is checked for motion (and would go at the idle rate anyway).
   await feed(11, withCar);
   await feed(12, withCar);
   await feed(12, withCar);

@@ -57,6 +57,9 @@ const QUIET_BEFORE_SLOW_MS = 4000;
 /** A quiet scene is checked for motion at most this often. */
 const MOTION_CHECK_INTERVAL_MS = 1000;
 
+/** After motion (or the last track), frames go at the full rate this long. */
+const ACTIVE_HOLD_MS = 2000;
+
 /** Runs queued per group at most: a visit has one queued run, and few cars stand at a pump. */
 const MAX_QUEUED_RUNS = 8;
 /** A failed full run is tried again this many times (same visit id: idempotent in infer). */
@@ -125,7 +128,11 @@ export class GroupTracking {
    * and a slow camera's next look is a keyframe interval away.
    */
   idleDecision(at: number): 'send' | 'skip' | 'check' {
+    if (this.enabled === true && !this.quiet) this.lastActiveAt = at;
     if (!this.quiet || this.idleIntervalMs <= 0) return 'send';
+    // Something just moved: every frame for a moment, so a car driving in is tracked at the
+    // full rate from its first frames instead of one look a second.
+    if (at - this.lastActiveAt < ACTIVE_HOLD_MS) return 'send';
     if (at - this.lastMotionCheckAt >= MOTION_CHECK_INTERVAL_MS) return 'check';
     return at - this.lastDetectAt >= this.idleIntervalMs ? 'send' : 'skip';
   }
@@ -134,8 +141,10 @@ export class GroupTracking {
   skipWhenIdle(thumb: Uint8Array | undefined, at: number): boolean {
     this.lastMotionCheckAt = at;
     if (!thumb) return false;
+    // The first thumbnail counts as motion (nothing to compare with) but is no sign of life.
+    const primed = this.motion.primed;
     const moving = this.motion.moving(thumb);
-    if (moving) this.lastActiveAt = at;
+    if (moving && primed) this.lastActiveAt = at;
     return !moving && at - this.lastDetectAt < this.idleIntervalMs;
   }
 

@@ -39,6 +39,11 @@ export class MotionDetector {
     return thumb.length ? changed / thumb.length : 0;
   }
 
+  /** Whether a background exists yet (the first thumbnail only starts one). */
+  get primed(): boolean {
+    return this.background !== undefined;
+  }
+
   /** Whether this thumbnail shows motion. */
   moving(thumb: Uint8Array): boolean {
     return this.changedShare(thumb) >= this.config.minChangedShare;
