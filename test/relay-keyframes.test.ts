@@ -47,8 +47,9 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
   }
 }
 
+/** The ungated reader (IDLE_SLOW_CAMERA=false): one ffmpeg, reopened with or without -skip_frame. */
 function hubWith(keyframeOnlyFps: number): CameraHub {
-  return new CameraHub({ ...loadRelayConfig({}), keyframeOnlyFps, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
+  return new CameraHub({ ...loadRelayConfig({}), idleSlowCamera: false, keyframeOnlyFps, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
 }
 
 test('keyframes only while they give the rate; a faster need reopens ffmpeg decoding every frame', async (t) => {

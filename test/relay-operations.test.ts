@@ -126,7 +126,7 @@ test('SIGTERM on a busy relay: ffmpeg children are stopped and it exits 0', asyn
     cms.send({ type: 'subscribe', payload: { subscriptionIdentifier: 'd;c', rtspUrl: rtsp.url, modelUrl: 'http://m/x.mpta', modelName: 'x', modelId: 1 } });
     await cms.waitFor((m) => m.type === 'imageDetection', 30_000);
     const ffmpeg = execFileSync('pgrep', ['-P', String(child.pid), 'ffmpeg']).toString().trim().split('\n').map(Number);
-    assert.equal(ffmpeg.length, 1);
+    assert.equal(ffmpeg.length, 2, 'the camera\'s demuxer and decoder (IDLE_SLOW_CAMERA, the default)');
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     assert.equal(code, 0, stderr);

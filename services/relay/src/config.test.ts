@@ -32,7 +32,7 @@ test('defaults: the documented values', () => {
     inferUrl: 'http://127.0.0.1:8080',
     inferDnsRefreshMs: 10_000,
     idleDetectIntervalMs: 3000,
-    idleSlowCamera: false,
+    idleSlowCamera: true,
     inferToken: undefined,
     relayToken: undefined,
     heartbeatIntervalMs: 2000,

@@ -68,7 +68,7 @@ export const RelayEnv = Type.Object({
   INFER_URL: Type.String({ default: 'http://127.0.0.1:8080', format: 'http-url-list', description: 'where the relay reaches infer: one URL or several, comma-separated; an http host name stands for every address it resolves to (a headless Service)' }),
   INFER_DNS_REFRESH_MS: int(10_000, 500, 'how often infer host names are looked up again'),
   IDLE_DETECT_INTERVAL_MS: int(3000, 0, 'while a tracking group sees no vehicle and no motion, a detect frame at most this often (0: every frame)'),
-  IDLE_SLOW_CAMERA: Type.Boolean({ default: false, description: 'read a camera whose scene has been quiet for 4 s at KEYFRAME_ONLY_FPS (RTSP: keyframes only, through a keyframe gate that needs no reopening) until motion or a track' }),
+  IDLE_SLOW_CAMERA: Type.Boolean({ default: true, description: 'read a camera whose scene has been quiet for 4 s at KEYFRAME_ONLY_FPS (RTSP: keyframes only, through a keyframe gate that needs no reopening) until motion or a track; false: one ffmpeg per camera decoding every frame' }),
   INFER_TOKEN: Type.Optional(Type.String({ description: 'bearer token sent to infer' })),
   RELAY_TOKEN: Type.Optional(Type.String({ description: 'token the CMS must present' })),
   RELAY_CONFIG: Type.Optional(Type.String({ description: 'path of an original-style config.json; environment variables win' })),
