@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JpegSplitter } from './jpeg-splitter.js';
-import { decodeKeyframesOnly, ffmpegArgs, gatedFfmpegArgs, sparseKeyframeInterval } from './rtsp-reader.js';
+import { NOT_IN_TS, decodeKeyframesOnly, ffmpegArgs, gatedFfmpegArgs, sparseKeyframeInterval } from './rtsp-reader.js';
 
 const jpeg = (n: number) => Buffer.from([0xff, 0xd8, n, 0xff, 0x00, n, 0xff, 0xd9]);
 
@@ -59,4 +59,11 @@ test('keyframes-only decoding: chosen by rate, left when the keyframes prove too
   // One keyframe and then silence far past the slot: at least that sparse.
   assert.equal(sparseKeyframeInterval([0], 6000, 0.5), 6000);
   assert.equal(sparseKeyframeInterval([], 60_000, 0.5), undefined, 'no frame at all is for the watchdog');
+});
+
+test('a codec MPEG-TS cannot carry (MJPEG over RTSP) is recognised from what the gated pair says, so the camera falls back to one ffmpeg', () => {
+  // Debian ffmpeg 5.1, remuxing an MJPEG stream to MPEG-TS and decoding that from the pipe.
+  assert.match('[mpegts @ 0x5630922d3b00] Stream 0, codec mjpeg, is muxed as a private data stream and may not be recognized upon reading.', NOT_IN_TS);
+  assert.match('Output file #0 does not contain any stream', NOT_IN_TS);
+  assert.doesNotMatch('[h264 @ 0x55f0] non-existing PPS 0 referenced', NOT_IN_TS);
 });

@@ -66,8 +66,8 @@ export function sparseKeyframeInterval(times: readonly number[], now: number, ra
 /** ffmpeg's complaints when the short probe did not learn the stream's parameters. */
 const PROBE_TOO_SHORT = /could not find codec parameters|unspecified size|dimensions not set/i;
 
-/** ffmpeg's words when a codec cannot travel through MPEG-TS to the decoder. */
-const NOT_IN_TS = /muxed as a private data stream|does not contain any stream|not supported (?:by|in) MPEG-?TS/i;
+/** ffmpeg's words when a codec cannot travel through MPEG-TS to the decoder (exported for its test). */
+export const NOT_IN_TS = /muxed as a private data stream|does not contain any stream|not supported (?:by|in) MPEG-?TS/i;
 
 /** What kind of failure an ffmpeg exit was, from its last stderr line. */
 export function ffmpegFailureKind(code: number | null, stderr: string): FailureKind {
