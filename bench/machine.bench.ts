@@ -13,7 +13,10 @@
  * Run: npm run bench:machine   (BENCH_SECONDS=60 per phase, BENCH_MAX_CAMERAS=8, BENCH_UPSCALE=1,
  *   BENCH_EVERY_S=60: a car every 60 s (the mostly-empty preset's own period; 30 for a busier forecourt),
  *   BENCH_WARMUP_S: clip seconds before measuring (default 10, or less so the first car is measured),
- *   BENCH_UNGATED=1: one more AFTER phase with IDLE_SLOW_CAMERA=false, what the keyframe gate saves)
+ *   BENCH_UNGATED=1: one more AFTER phase with IDLE_SLOW_CAMERA=false, what the keyframe gate saves,
+ *   BENCH_CAMERAS=N: the many-camera phase with N cameras instead of the estimate,
+ *   BENCH_STAGGER=1: the many-camera phase with each camera's clip started 1/N of a period after
+ *   the previous one, measured over one period once all are running: cars spread out as at a station)
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -39,6 +42,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const MAX_CAMERAS = Number(process.env.BENCH_MAX_CAMERAS ?? 8);
 const UPSCALE = process.env.BENCH_UPSCALE !== '0';
 const UNGATED_PHASE = process.env.BENCH_UNGATED !== '0';
+/** The many-camera phase with the cameras' clips spread over one period (cars arriving at different times). */
+const STAGGER = process.env.BENCH_STAGGER === '1';
 /** A car every this many seconds (mostlyEmptyScene everyS, ≥ 12); each stays 12 s on screen. */
 const EVERY_S = Number(process.env.BENCH_EVERY_S ?? 60);
 const CORES = 2;
@@ -194,21 +199,33 @@ async function main(): Promise<void> {
     await r.svc.stop();
   };
 
-  const runPhase = async (label: string, mode: 'before' | 'after', n: number, { svc: relay, ws, events }: Relay): Promise<PhaseResult> => {
+  const runPhase = async (label: string, mode: 'before' | 'after', n: number, { svc: relay, ws, events }: Relay, staggered = false): Promise<PhaseResult> => {
     const servers: RtspTestServer[] = [];
     const starts: number[] = [];
+    const subs = Array.from({ length: n }, (_, i) => `display-${i + 1};${label}-cam-${i + 1}`);
+    const subscribe = (i: number) => ws.send(JSON.stringify({ type: 'subscribe', payload: { subscriptionIdentifier: subs[i], rtspUrl: servers[i]!.url, modelUrl: `file://${models[mode]}`, modelName: 'Vehicles', modelId: mode } }));
+    const before0 = await scrape(relay.url);
     try {
-      // Every camera's clip starts now: its cars arrive at the same clip times (the worst case).
-      await Promise.all(Array.from({ length: n }, async (_, i) => {
-        starts[i] = Date.now();
-        servers[i] = await startRtspServer(video, { copy: true });
-      }));
-      const clipStart = Math.min(...starts);
-      const subs = servers.map((_, i) => `display-${i + 1};${label}-cam-${i + 1}`);
-      const before0 = await scrape(relay.url);
-      for (const [i, s] of servers.entries()) {
-        ws.send(JSON.stringify({ type: 'subscribe', payload: { subscriptionIdentifier: subs[i], rtspUrl: s.url, modelUrl: `file://${models[mode]}`, modelName: 'Vehicles', modelId: mode } }));
+      if (!staggered) {
+        // Every camera's clip starts now: its cars arrive at the same clip times (the worst case).
+        await Promise.all(Array.from({ length: n }, async (_, i) => {
+          starts[i] = Date.now();
+          servers[i] = await startRtspServer(video, { copy: true });
+        }));
+        for (let i = 0; i < n; i++) subscribe(i);
+      } else {
+        // Staggered: camera i's clip starts i/n of a period later, so cars arrive spread out, as at a real station.
+        const first = Date.now();
+        for (let i = 0; i < n; i++) {
+          await sleep(Math.max(0, first + (i * EVERY_S * 1000) / n - Date.now()));
+          starts[i] = Date.now();
+          servers[i] = await startRtspServer(video, { copy: true });
+          subscribe(i);
+        }
       }
+      // Staggered, the window starts once the last camera is past its warm-up and lasts one period.
+      const clipStart = staggered ? Math.max(...starts) : Math.min(...starts);
+      const windowEnd = clipStart + (staggered ? (WARMUP_S + EVERY_S) * 1000 : SECONDS * 1000);
       const samples: Array<{ t: number; relay: number; relayNode: number; infer: number; sim: number; age: number }> = [];
       const sample = async () => {
         const m = await scrape(relay.url);
@@ -225,7 +242,7 @@ async function main(): Promise<void> {
       };
       await sleep(Math.max(0, clipStart + WARMUP_S * 1000 - Date.now()));
       let last = await sample();
-      while (Date.now() - clipStart < SECONDS * 1000) {
+      while (Date.now() < windowEnd) {
         await sleep(1000);
         last = await sample();
       }
@@ -241,18 +258,24 @@ async function main(): Promise<void> {
         }
         return secs ? r2((cpu / secs) * 60 / n) : NaN;
       };
-      const split = (key: 'relay' | 'infer') => ({ all: per(key, () => true), idle: per(key, (t) => !isBusy(t)), busy: per(key, isBusy) });
+      // Staggered cameras are never all idle or all busy at once: only the whole window counts.
+      const split = (key: 'relay' | 'infer') => ({ all: per(key, () => true), idle: staggered ? NaN : per(key, (t) => !isBusy(t)), busy: staggered ? NaN : per(key, isBusy) });
       const delays: number[] = [];
       let missed = 0;
       const eventsPerCamera = subs.map((s, i) => {
         const mine = events.filter((e) => e.sub === s);
         if (mode === 'after') {
-          for (const v of truth) {
-            if (v.stoppedAt! > SECONDS) continue;
-            const due = starts[i]! + v.stoppedAt! * 1000;
-            const hit = mine.find((e) => e.at >= starts[i]! + (v.start - 1) * 1000 && e.at <= starts[i]! + (v.end + DEADLINE_S) * 1000);
-            if (hit) delays.push((hit.at - due) / 1000);
-            else missed++;
+          // The RTSP server loops the clip: its k-th pass starts k clip lengths later.
+          for (let k = 0; k < 4; k++) {
+            for (const v of truth) {
+              const offset = starts[i]! + k * scene.durationS * 1000;
+              const due = offset + v.stoppedAt! * 1000;
+              // Stops the window saw with time left for their event.
+              if (due < clipStart + WARMUP_S * 1000 || due > windowEnd - DEADLINE_S * 1000) continue;
+              const hit = mine.find((e) => e.at >= offset + (v.start - 1) * 1000 && e.at <= offset + (v.end + DEADLINE_S) * 1000);
+              if (hit) delays.push((hit.at - due) / 1000);
+              else missed++;
+            }
           }
         }
         return mine.length;
@@ -261,7 +284,7 @@ async function main(): Promise<void> {
       return {
         label, mode, cameras: n,
         relay: split('relay'), relayNode: per('relayNode', () => true), infer: split('infer'), cameraSim: per('sim', () => true),
-        eventsPerCamera, truthPerCamera: truth.filter((v) => v.stoppedAt! <= SECONDS).length, delays, missed,
+        eventsPerCamera, truthPerCamera: staggered ? 1 : truth.filter((v) => v.stoppedAt! <= SECONDS).length, delays, missed,
         framesRead: servers.reduce((s, srv) => s + (last.get(`relay_camera_frames_read_total{camera="${srv.url}"}`) ?? 0), 0),
         framesSent: subs.reduce((s, id) => s + (last.get(`relay_frames_sent_total{subscription="${id}"}`) ?? 0), 0),
         framesDropped: subs.reduce((s, id) => s + (last.get(`relay_frames_dropped_total{subscription="${id}"}`) ?? 0), 0),
@@ -293,9 +316,10 @@ async function main(): Promise<void> {
     rows.push(await runPhase('after', 'after', 2, relay));
     const after = rows.at(-1)!;
     show(after);
-    const n = Math.min(MAX_CAMERAS, estimate(after));
+    // BENCH_CAMERAS serves that many whatever the estimate says (to try a count for real).
+    const n = process.env.BENCH_CAMERAS ? Number(process.env.BENCH_CAMERAS) : Math.min(MAX_CAMERAS, estimate(after));
     if (n > 2) {
-      rows.push(await runPhase(`after-${n}`, 'after', n, relay));
+      rows.push(await runPhase(`after-${n}${STAGGER ? ' staggered' : ''}`, 'after', n, relay, STAGGER));
       show(rows.at(-1)!);
     }
 
