@@ -47,9 +47,9 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
   }
 }
 
-/** The ungated reader (IDLE_SLOW_CAMERA=false): one ffmpeg, reopened with or without -skip_frame. */
-function hubWith(keyframeOnlyFps: number): CameraHub {
-  return new CameraHub({ ...loadRelayConfig({}), idleSlowCamera: false, keyframeOnlyFps, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
+/** By default the ungated reader (IDLE_SLOW_CAMERA=false): one ffmpeg, reopened with or without -skip_frame; `gated`: the demuxer, the keyframe gate and the decoder. */
+function hubWith(keyframeOnlyFps: number, gated = false): CameraHub {
+  return new CameraHub({ ...loadRelayConfig({}), idleSlowCamera: gated, keyframeOnlyFps, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
 }
 
 test('keyframes only while they give the rate; a faster need reopens ffmpeg decoding every frame', async (t) => {
@@ -104,7 +104,7 @@ test('keyframes too sparse for the need: the reader measures them and decodes ev
 test('a gated camera goes to keyframes only and back without reopening its stream', async (t) => {
   if (!hasFfmpeg) return requireService(t, 'ffmpeg', 'not installed (apt-get install -y ffmpeg)');
   if (!rtsp) return t.skip('fixture video missing');
-  const hub = new CameraHub({ ...loadRelayConfig({}), idleSlowCamera: true, keyframeOnlyFps: 0.5, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
+  const hub = hubWith(0.5, true);
   const source: CameraSource = { kind: 'rtsp', url: rtsp.url };
   try {
     const reader = hub.acquire(source, 'group', 2) as RtspReader;
