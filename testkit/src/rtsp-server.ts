@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface RtspTestServer {
@@ -29,7 +29,8 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-export async function startRtspServer(video: string, options: { port?: number; fps?: number; copy?: boolean } = {}): Promise<RtspTestServer> {
+/** `copy`: stream the file's own H.264; `nice`: the encoder's priority (benchmarks: 19). */
+export async function startRtspServer(video: string, options: { port?: number; fps?: number; copy?: boolean; nice?: number } = {}): Promise<RtspTestServer> {
   let port = options.port ?? 0;
   let tcp: Server | undefined;
   let udp: UdpSocket | undefined;
@@ -45,9 +46,25 @@ export async function startRtspServer(video: string, options: { port?: number; f
     // A 1080p keyframe arrives as a burst of a few hundred kilobytes of RTP: with the default
     // receive buffer (~200 KB) a busy machine drops part of it and the "camera" sends torn frames.
     udp = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+    // Packets that arrive in one turn of the event loop go out in one writev per player: a
+    // write per RTP packet made the simulated cameras cost the machine more than the relay's reads.
+    let corked: Socket[] = [];
+    const uncork = () => {
+      for (const c of corked) c.uncork();
+      corked = [];
+    };
     udp.on('message', (packet) => {
       const header = Buffer.from([0x24, 0, (packet.length >> 8) & 0xff, packet.length & 0xff]);
-      for (const c of players) if (!c.destroyed && c.writableLength < 4 * 1024 * 1024) c.write(Buffer.concat([header, packet]));
+      for (const c of players) {
+        if (c.destroyed || c.writableLength >= 4 * 1024 * 1024) continue;
+        if (!corked.includes(c)) {
+          if (corked.length === 0) setImmediate(uncork);
+          c.cork();
+          corked.push(c);
+        }
+        c.write(header);
+        c.write(packet);
+      }
     });
     await new Promise<void>((r) => udp!.bind(udpPort, '127.0.0.1', r));
     const sdpFile = join(work, 'stream.sdp');
@@ -59,7 +76,10 @@ export async function startRtspServer(video: string, options: { port?: number; f
     ffmpeg = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', video, '-an', ...codec, '-f', 'rtp', '-sdp_file', sdpFile, `rtp://127.0.0.1:${udpPort}?pkt_size=1200`], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    for (let i = 0; i < 100 && !existsSync(sdpFile); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && !existsSync(sdpFile); i++) await new Promise((r) => setTimeout(r, 50));
+    // Benchmarks run the simulated cameras' senders at a low priority once they are up: on a
+    // site the cameras stream, not the machine under test.
+    if (options.nice && ffmpeg.pid) setPriority(ffmpeg.pid, options.nice);
     await new Promise((r) => setTimeout(r, 100));
     sdp = readFileSync(sdpFile, 'utf8')
       .split(/\r?\n/)
