@@ -59,28 +59,22 @@ async function endsWith(reader: RtspReader, kind: 'error' | 'stalled'): Promise<
   assert.equal(reader.gateState, undefined, 'the demuxer and the gate were let go');
 }
 
-test('gated reader: a demuxer output that is not MPEG-TS ends the stream as an error, children stopped', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'fake-ffmpeg-'));
-  const reader = gatedReader(await fakeFfmpeg(dir, 'garbage'));
-  try {
-    reader.start();
-    await endsWith(reader, 'error');
-    assert.match(reader.stats.lastError ?? '', /camera stream unreadable: lost MPEG-TS sync/);
-  } finally {
-    await reader.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+const cases = [
+  { name: 'a demuxer output that is not MPEG-TS ends the stream as an error', mode: 'garbage', kind: 'error', reason: /camera stream unreadable: lost MPEG-TS sync/ },
+  { name: 'a decoder that stops reading ends the stream as stalled once its backlog passes the cap', mode: 'flood', kind: 'stalled', reason: /the decoder stopped reading/ },
+] as const;
 
-test('gated reader: a decoder that stops reading ends the stream as stalled once its backlog passes the cap', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'fake-ffmpeg-'));
-  const reader = gatedReader(await fakeFfmpeg(dir, 'flood'));
-  try {
-    reader.start();
-    await endsWith(reader, 'stalled');
-    assert.match(reader.stats.lastError ?? '', /the decoder stopped reading/);
-  } finally {
-    await reader.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+for (const c of cases) {
+  test(`gated reader: ${c.name}; both children stopped, the reader backing off`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fake-ffmpeg-'));
+    const reader = gatedReader(await fakeFfmpeg(dir, c.mode));
+    try {
+      reader.start();
+      await endsWith(reader, c.kind);
+      assert.match(reader.stats.lastError ?? '', c.reason);
+    } finally {
+      await reader.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
