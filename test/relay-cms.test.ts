@@ -175,6 +175,25 @@ test('malformed and invalid messages are ignored and the connection keeps workin
   }
 });
 
+test('subscribes past MAX_STREAMS are refused: absent from the state report, counted in the metrics', async () => {
+  const cms = await CmsClient.connect(wsUrl());
+  const ids = [1, 2, 3, 4, 5].map((i) => `display-cap;cam-${i}`);
+  try {
+    for (const id of ids) cms.send(subscribe(id));
+    const asked = Date.now();
+    cms.send({ type: 'requestState' });
+    const report = await cms.waitFor((m) => m.type === 'stateReport', 3000, asked);
+    const served = report.cameraConnections.map((c: { subscriptionIdentifier: string }) => c.subscriptionIdentifier);
+    assert.deepEqual(served.sort(), ids.slice(0, 4), 'the fifth is refused (maxStreams 4)');
+    const text = await (await request(`${relay.url}/metrics`)).body.text();
+    assert.match(text, /relay_subscriptions 4/);
+    assert.match(text, /relay_subscriptions_refused_total\{reason="max_streams"\} 1/);
+  } finally {
+    for (const id of ids) cms.send({ type: 'unsubscribe', payload: { subscriptionIdentifier: id } });
+    await cms.close();
+  }
+});
+
 test('infer errors (429 with Retry-After) back the subscription off; it recovers when infer does', async () => {
   const cms = await CmsClient.connect(wsUrl());
   try {

@@ -68,6 +68,8 @@ test('RELAY_TOKEN: the WebSocket and HTTP routes need it; probes and metrics do 
     const text = await metrics.body.text();
     assert.match(text, /relay_cms_connected 0/);
     assert.match(text, /relay_ffmpeg_processes 0/);
+    assert.match(text, /relay_subscriptions 0/);
+    assert.match(text, /relay_subscriptions_refused_total\{reason="max_streams"\} 0/);
   } finally {
     await relay.close();
     await stub.close();

@@ -84,6 +84,23 @@ export class RelayMetrics {
     perGroup('relay_frames_dropped_total', 'Frames replaced by a newer one before sending (counter semantics)', (g) => g.framesDropped);
     perGroup('relay_frame_age_at_send_seconds', 'Capture to POST delay of the last frame sent', (g) => (g.lastFrameAgeMs ?? 0) / 1000);
     new Gauge({
+      name: 'relay_subscriptions',
+      help: 'Subscriptions the relay serves (at most MAX_STREAMS)',
+      registers: [r],
+      collect() {
+        this.set(registry.list().length);
+      },
+    });
+    new Gauge({
+      name: 'relay_subscriptions_refused_total',
+      help: 'Subscribes refused by reason: max_streams (MAX_STREAMS reached), bad_identifier (counter semantics; the wire protocol has no refusal message)',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        for (const [reason, n] of Object.entries(registry.refused)) this.set({ reason }, n);
+      },
+    });
+    new Gauge({
       name: 'relay_cms_connected',
       help: 'CMS WebSocket connections',
       registers: [r],

@@ -75,6 +75,10 @@ test('max_streams refuses new subscriptions but still lets existing ones change'
   const refused = registry.subscribe(payload('d3;a'));
   assert.equal(refused.status, 'refused');
   assert.match((refused as { reason: string }).reason, /max_streams \(2\)/);
+  assert.equal((refused as { code: string }).code, 'max_streams');
+  assert.deepEqual(registry.refused, { bad_identifier: 0, max_streams: 1 }, 'counted for the metrics');
+  assert.equal(registry.subscribe(payload('no-separator')).status, 'refused');
+  assert.equal(registry.refused.bad_identifier, 1);
   assert.equal(registry.subscribe(payload('d2;a', { modelId: 2 })).status, 'updated');
   registry.unsubscribe('d1;a');
   assert.equal(registry.subscribe(payload('d3;a')).status, 'added');

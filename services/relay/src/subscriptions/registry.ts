@@ -27,7 +27,10 @@ export interface Subscription extends GroupMember {
   last?: { detection: Record<string, unknown> | null; result: unknown; at: number };
 }
 
-export type SubscribeOutcome = { status: 'added' | 'unchanged' | 'updated' } | { status: 'refused'; reason: string };
+/** Why a subscribe was refused: a bad identifier, or MAX_STREAMS reached. */
+export type RefusalCode = 'bad_identifier' | 'max_streams';
+
+export type SubscribeOutcome = { status: 'added' | 'unchanged' | 'updated' } | { status: 'refused'; code: RefusalCode; reason: string };
 
 export interface RegistryOptions {
   maxStreams: number;
@@ -40,6 +43,11 @@ export class SubscriptionRegistry {
   private readonly subs = new Map<string, Subscription>();
   /** display -> session, kept so a subscription added later gets its display's session. */
   private readonly sessions = new Map<string, string | number>();
+  /**
+   * Refused subscribes by code (metrics): the wire protocol has no refusal message, so a CMS
+   * that subscribes past MAX_STREAMS learns of it only from the log, the state report and this.
+   */
+  readonly refused: Record<RefusalCode, number> = { bad_identifier: 0, max_streams: 0 };
 
   constructor(
     private readonly groups: FrameGroups<Subscription>,
@@ -47,15 +55,20 @@ export class SubscriptionRegistry {
     private readonly logger: Logger,
   ) {}
 
+  private refuse(code: RefusalCode, reason: string): SubscribeOutcome {
+    this.refused[code]++;
+    return { status: 'refused', code, reason };
+  }
+
   subscribe(payload: SubscribePayload): SubscribeOutcome {
     const ids = splitSubscriptionIdentifier(payload.subscriptionIdentifier);
-    if (!ids) return { status: 'refused', reason: 'subscriptionIdentifier must be "display;camera"' };
+    if (!ids) return this.refuse('bad_identifier', 'subscriptionIdentifier must be "display;camera"');
     const existing = this.subs.get(payload.subscriptionIdentifier);
     if (existing && samePayload(existing.payload, payload)) return { status: 'unchanged' };
     if (!existing && this.subs.size >= this.options.maxStreams) {
       const reason = `max_streams (${this.options.maxStreams}) reached: ${payload.subscriptionIdentifier} refused`;
       this.logger.warn({ subscription: payload.subscriptionIdentifier, maxStreams: this.options.maxStreams }, reason);
-      return { status: 'refused', reason };
+      return this.refuse('max_streams', reason);
     }
     const source: CameraSource = payload.rtspUrl ? { kind: 'rtsp', url: payload.rtspUrl } : { kind: 'snapshot', url: payload.snapshotUrl!, intervalMs: payload.snapshotInterval ?? 5000 };
     const crop = cropOf(payload);
