@@ -282,7 +282,7 @@ export class RtspReader extends CameraReader {
     if (packets.length > 1) stdin.cork();
     for (const p of packets) stdin.write(p);
     if (packets.length > 1) stdin.uncork();
-    if (decoder.stdin!.writableLength > MAX_DECODER_BACKLOG) this.ended('the decoder stopped reading', 'stalled');
+    if (stdin.writableLength > MAX_DECODER_BACKLOG) this.ended('the decoder stopped reading', 'stalled');
   }
 
   /** Closes the gate to keyframes while the needed rate allows it; opening it releases the held pictures. */
