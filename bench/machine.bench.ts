@@ -306,7 +306,7 @@ async function main(): Promise<void> {
         fullRuns: visitDelta('full_run'),
       };
     } finally {
-      for (const [i] of servers.entries()) ws.send(JSON.stringify({ type: 'unsubscribe', payload: { subscriptionIdentifier: `display-${i + 1};${label}-cam-${i + 1}` } }));
+      for (const id of subs.slice(0, servers.length)) ws.send(JSON.stringify({ type: 'unsubscribe', payload: { subscriptionIdentifier: id } }));
       await sleep(1500); // the last request in flight
       await Promise.all(servers.map((s) => s?.stop()));
     }

@@ -277,11 +277,7 @@ export class RtspReader extends CameraReader {
   /** Writes to the decoder; one that stops reading (megabytes queued) ends the stream rather than the relay's memory. */
   private toDecoder(decoder: ChildProcess, packets: Buffer[]): void {
     const stdin = decoder.stdin!;
-    // One writev per demuxer chunk: a quiet camera's chunk is many short runs (the tables
-    // that pass between held pictures), each of which would otherwise be its own write(2).
-    if (packets.length > 1) stdin.cork();
     for (const p of packets) stdin.write(p);
-    if (packets.length > 1) stdin.uncork();
     if (stdin.writableLength > MAX_DECODER_BACKLOG) this.ended('the decoder stopped reading', 'stalled');
   }
 
