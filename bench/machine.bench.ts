@@ -20,7 +20,9 @@
  *   BENCH_CAMERAS=N[,M...]: many-camera phases with these counts instead of the estimate (the relay's
  *   MAX_STREAMS is raised to the largest), BENCH_BEFORE_CAMERAS=N[,M...]: the same for BEFORE,
  *   BENCH_STAGGER=1: the many-camera phase with each camera's clip started 1/N of a period after
- *   the previous one, measured over one period once all are running: cars spread out as at a station)
+ *   the previous one, measured over one period once all are running: cars spread out as at a station,
+ *   BENCH_PREVIEW_AB=1: one more AFTER phase at 2 cameras with FRAME_PREVIEW_WIDTH=0, what frame
+ *   previews save). BEFORE runs with FRAME_PREVIEW_WIDTH=0: today's reader made no previews.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -48,6 +50,7 @@ const UPSCALE = process.env.BENCH_UPSCALE !== '0';
 const UNGATED_PHASE = process.env.BENCH_UNGATED !== '0';
 /** The many-camera phase with the cameras' clips spread over one period (cars arriving at different times). */
 const STAGGER = process.env.BENCH_STAGGER === '1';
+const PREVIEW_AB = process.env.BENCH_PREVIEW_AB === '1';
 /** BENCH_CAMERAS: camera counts to serve for real (comma-separated). */
 const COUNTS = (process.env.BENCH_CAMERAS ?? '').split(',').filter(Boolean).map(Number);
 /** BENCH_BEFORE_CAMERAS: the same for today's behaviour (its delay: the first event once the car has stopped). */
@@ -317,7 +320,7 @@ async function main(): Promise<void> {
   // MAX_STREAMS (20 by default) would refuse the cameras past it, silently on the wire.
   const maxStreams = String(Math.max(20, MAX_CAMERAS, ...COUNTS, ...BEFORE_COUNTS));
   // Today's reader first: one ffmpeg per camera decoding every frame.
-  let relay = await startRelay({ IDLE_SLOW_CAMERA: 'false', MAX_STREAMS: maxStreams });
+  let relay = await startRelay({ IDLE_SLOW_CAMERA: 'false', FRAME_PREVIEW_WIDTH: '0', MAX_STREAMS: maxStreams });
   const estimate = (r: PhaseResult) => Math.floor((CORES * HEADROOM) / ((r.relay.all + r.infer.all) / 60));
   try {
     rows.push(await runPhase('before', 'before', 2, relay));
@@ -339,6 +342,12 @@ async function main(): Promise<void> {
     for (const n of COUNTS.length ? COUNTS : [Math.min(MAX_CAMERAS, estimate(after))]) {
       if (n <= 2) continue;
       rows.push(await runPhase(`after-${n}${STAGGER ? ' staggered' : ''}`, 'after', n, relay, STAGGER));
+      show(rows.at(-1)!);
+    }
+    if (PREVIEW_AB) {
+      await stopRelay(relay);
+      relay = await startRelay({ MAX_STREAMS: maxStreams, FRAME_PREVIEW_WIDTH: '0' });
+      rows.push(await runPhase('after, FRAME_PREVIEW_WIDTH=0', 'after', 2, relay));
       show(rows.at(-1)!);
     }
 

@@ -15,7 +15,11 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { loadInferConfig } from '@detector-worker/infer/config';
 import { startInfer, type RunningInfer } from '@detector-worker/infer/start';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { detectImage } from '@detector-worker/relay/infer-link/frame-images';
+import { PpmSplitter, type Preview } from '@detector-worker/relay/cameras/preview';
+import { previewFilter } from '@detector-worker/relay/cameras/rtsp-reader';
 import type { CropBox } from '@detector-worker/shared/protocol/messages';
 import { fixture } from '@detector-worker/testkit/fixtures';
 import { writeMpta, STANDARD_DETECTOR_FILE } from '@detector-worker/testkit/mpta';
@@ -160,6 +164,47 @@ for (const c of CASES) {
       `(${((100 * result.maxDeviationPx) / image.cropWidth).toFixed(2)} % of the width), min IoU ${result.minIou.toFixed(3)}`);
     assert.ok(result.sure > 0, `no box ≥ ${SURE} at full resolution: ${fmt(full.dets)}`);
     assert.deepEqual(result.problems, [], `\nfull:   ${fmt(full.dets)}\nshrunk: ${fmt(shrunk)}`);
+  });
+}
+
+/** The preview an RTSP camera's ffmpeg would make of this picture (FRAME_PREVIEW_WIDTH). */
+async function ffmpegPreview(path: string, width: number): Promise<Preview> {
+  const { stdout } = await promisify(execFile)('ffmpeg', ['-v', 'error', '-nostdin', '-i', path, '-vf', previewFilter(width), '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:1'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+  const { images, error } = new PpmSplitter().push(stdout);
+  assert.equal(error, undefined);
+  assert.equal(images.length, 1);
+  return images[0]!;
+}
+
+/**
+ * Detect images cut from a frame's preview (FRAME_PREVIEW_WIDTH=640, ffmpeg's fast scaler, then
+ * sharp's linear shrink) find the full-resolution boxes too. Where the preview holds the pixels
+ * the detector needs, the JPEG is not touched (it is empty here); the left half of the 1080p
+ * photo needs more (569 px wide, the preview has 320) and is cut from the JPEG.
+ */
+for (const c of CASES) {
+  test(`detect image from the frame's preview gives the full-resolution boxes: ${c.label}`, async (t) => {
+    if (!infer || !modelUrl) return t.skip('fixture models/yolov8n_fp32.onnx missing');
+    const path = fixture(t, c.image);
+    if (!path) return;
+    const photo = await readFile(path);
+    const reference = c.crop
+      ? await sharp(photo).extract({ left: c.crop.cropX1, top: c.crop.cropY1, width: c.crop.cropX2 - c.crop.cropX1, height: c.crop.cropY2 - c.crop.cropY1 }).jpeg({ quality: 95 }).toBuffer()
+      : photo;
+    const full = await detect(reference);
+    const size = await sharp(photo).metadata();
+    const preview = await ffmpegPreview(path, 640);
+    const fromJpeg = c.crop !== undefined;
+    const frame = { jpeg: fromJpeg ? photo : Buffer.alloc(0), width: size.width!, height: size.height!, preview };
+    const image = await detectImage(frame, c.crop, full.modelInput, 85, 'raw');
+    assert.ok(image?.raw, 'a raw detect image');
+    const small = await detect(image.body, image.raw);
+    const back = small.dets.map((d) => ({ ...d, box: [d.box[0] * image.scaleX, d.box[1] * image.scaleY, d.box[2] * image.scaleX, d.box[3] * image.scaleY] as Box }));
+    const result = compare(full.dets, back, image.cropWidth);
+    t.diagnostic(`${c.image}${c.crop ? ' (left half, from the JPEG)' : ''}: preview ${preview.width}x${preview.height} -> ${image.raw.width}x${image.raw.height}; ` +
+      `${full.dets.length} boxes full, ${back.length} from the preview; ${result.sure} sure boxes: max edge deviation ${result.maxDeviationPx.toFixed(1)} px, min IoU ${result.minIou.toFixed(3)}`);
+    assert.ok(result.sure > 0, `no box ≥ ${SURE} at full resolution: ${fmt(full.dets)}`);
+    assert.deepEqual(result.problems, [], `\nfull:    ${fmt(full.dets)}\npreview: ${fmt(back)}`);
   });
 }
 

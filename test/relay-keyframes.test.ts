@@ -48,8 +48,13 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
 }
 
 /** By default the ungated reader (IDLE_SLOW_CAMERA=false): one ffmpeg, reopened with or without -skip_frame; `gated`: the demuxer, the keyframe gate and the decoder. */
-function hubWith(keyframeOnlyFps: number, gated = false): CameraHub {
-  return new CameraHub({ ...loadRelayConfig({}), idleSlowCamera: gated, keyframeOnlyFps, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
+function hubWith(keyframeOnlyFps: number, gated = false, framePreviewWidth = 640): CameraHub {
+  return new CameraHub({ ...loadRelayConfig({}), idleSlowCamera: gated, keyframeOnlyFps, framePreviewWidth, watchdogMs: 8000, reconnectIntervalSec: 0.2, maxBackoffSec: 1 }, pino({ level: 'silent' }));
+}
+
+/** Every frame came with its preview of `width` (FRAME_PREVIEW_WIDTH), of the same picture. */
+function withPreviews(frames: readonly Frame[], width: number): boolean {
+  return frames.every((f) => f.preview !== undefined && f.preview.width === width && f.preview.height === Math.round((width * f.height) / f.width / 2) * 2 && f.preview.rgb.length === f.preview.width * f.preview.height * 3);
 }
 
 test('keyframes only while they give the rate; a faster need reopens ffmpeg decoding every frame', async (t) => {
@@ -65,6 +70,7 @@ test('keyframes only while they give the rate; a faster need reopens ffmpeg deco
     assert.equal(reader.keyframesOnly, true, 'one keyframe a second is enough for 1 fps');
     assert.match(argsOf(reader), /-skip_frame nokey/);
     assert.ok(frames.every((f) => f.jpeg[0] === 0xff && f.jpeg[1] === 0xd8 && f.jpeg.at(-1) === 0xd9), 'whole JPEGs');
+    assert.ok(withPreviews(frames, 640), 'each frame with its preview');
 
     const firstPid = reader.pid;
     hub.acquire(source, 'fast', 2);
@@ -83,11 +89,16 @@ test('keyframes too sparse for the need: the reader measures them and decodes ev
   if (!hasFfmpeg) return requireService(t, 'ffmpeg', 'not installed (apt-get install -y ffmpeg)');
   if (!rtsp) return t.skip('fixture video missing');
   // 2 fps may use keyframes only by configuration, but the camera sends one a second.
-  const hub = hubWith(2);
+  // Without previews (FRAME_PREVIEW_WIDTH=0) frames come alone.
+  const hub = hubWith(2, false, 0);
   try {
     const reader = hub.acquire({ kind: 'rtsp', url: rtsp.url }, 'user', 2) as RtspReader;
     let frames = 0;
-    reader.on('frame', () => frames++);
+    let previews = 0;
+    reader.on('frame', (f) => {
+      frames++;
+      if (f.preview) previews++;
+    });
     await until('the first frame', () => frames > 0);
     assert.match(argsOf(reader), /-skip_frame nokey/, 'starts on keyframes');
     await until('keyframes-only abandoned', () => !reader.keyframesOnly);
@@ -96,6 +107,7 @@ test('keyframes too sparse for the need: the reader measures them and decodes ev
     const seen = frames;
     await until('frames keep coming', () => frames >= seen + 2);
     assert.equal(reader.stats.reconnects, 0, 'a planned reopen, not a failure');
+    assert.equal(previews, 0, 'no previews when they are off');
   } finally {
     await hub.stopAll();
   }
@@ -104,7 +116,8 @@ test('keyframes too sparse for the need: the reader measures them and decodes ev
 test('a gated camera goes to keyframes only and back without reopening its stream', async (t) => {
   if (!hasFfmpeg) return requireService(t, 'ffmpeg', 'not installed (apt-get install -y ffmpeg)');
   if (!rtsp) return t.skip('fixture video missing');
-  const hub = hubWith(0.5, true);
+  // Previews smaller than the frame: the second output of the decoder scales.
+  const hub = hubWith(0.5, true, 320);
   const source: CameraSource = { kind: 'rtsp', url: rtsp.url };
   try {
     const reader = hub.acquire(source, 'group', 2) as RtspReader;
@@ -147,6 +160,7 @@ test('a gated camera goes to keyframes only and back without reopening its strea
     assert.equal(reader.gateState!.mode, 'keyframes', 'still keyframes only');
     assert.deepEqual([reader.pid, reader.gateState!.demuxerPid], pids, 'never reopened');
     assert.equal(reader.stats.reconnects, 0);
+    assert.ok(withPreviews(frames, 320), 'every frame, quiet or not, with its 320-wide preview');
   } finally {
     await hub.stopAll();
   }

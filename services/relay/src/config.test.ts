@@ -51,6 +51,7 @@ test('defaults: the documented values', () => {
     inferTimeoutMs: 60_000,
     jpegQuality: 85,
     detectFrames: 'raw',
+    framePreviewWidth: 640,
     ffmpegPath: 'ffmpeg',
     shutdownTimeoutMs: 10_000,
   });

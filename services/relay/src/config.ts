@@ -48,6 +48,8 @@ export interface RelayConfig {
   jpegQuality: number;
   /** How detect-stage frames travel to infer: raw RGB (infer decodes nothing) or JPEG (~14x fewer bytes). */
   detectFrames: DetectFrames;
+  /** Width of the small copy ffmpeg makes of each RTSP frame for motion and detect images (0: none). */
+  framePreviewWidth: number;
   ffmpegPath: string;
   /** On SIGTERM: close CMS sockets, stop cameras; exit anyway after this long. */
   shutdownTimeoutMs: number;
@@ -91,6 +93,7 @@ export const RelayEnv = Type.Object({
     default: 'raw',
     description: 'how detect-stage frames travel to infer: raw RGB pixels (infer decodes nothing) or jpeg (about 14x fewer bytes, for links where bandwidth counts)',
   }),
+  FRAME_PREVIEW_WIDTH: int(640, 0, 'RTSP cameras: ffmpeg also scales each frame to this width, and motion checks and detect-stage images are cut from that copy instead of decoding the JPEG again (0: off; a crop too small for the detector in it uses the JPEG)', 4096),
   FFMPEG_PATH: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary' }),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 'on SIGTERM: how long to wait for CMS sockets and ffmpeg children'),
   ...LoggingEnvFields,
@@ -156,6 +159,7 @@ function fromEnv(merged: Env): RelayConfig {
     inferTimeoutMs: e.INFER_TIMEOUT_MS,
     jpegQuality: e.RELAY_JPEG_QUALITY,
     detectFrames: e.DETECT_FRAMES,
+    framePreviewWidth: e.FRAME_PREVIEW_WIDTH,
     ffmpegPath: e.FFMPEG_PATH,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

@@ -76,7 +76,7 @@ export class CameraHub {
     const c = this.config;
     const base = { reconnectIntervalSec: c.reconnectIntervalSec, maxBackoffSec: c.maxBackoffSec, maxRetries: c.maxRetries, watchdogMs: c.watchdogMs, identicalFrameLimit: c.identicalFrameLimit };
     const log = this.logger.child({ camera: redactUrl(source.url) });
-    if (source.kind === 'rtsp') return new RtspReader(source, { ...base, ffmpegPath: c.ffmpegPath, keyframeOnlyFps: c.keyframeOnlyFps, jpegQuality: c.jpegQuality, gated: c.idleSlowCamera }, log, rate);
+    if (source.kind === 'rtsp') return new RtspReader(source, { ...base, ffmpegPath: c.ffmpegPath, keyframeOnlyFps: c.keyframeOnlyFps, jpegQuality: c.jpegQuality, gated: c.idleSlowCamera, previewWidth: c.framePreviewWidth }, log, rate);
     return new SnapshotReader(source, { ...base, timeoutMs: c.snapshotTimeoutMs, maxBytes: c.snapshotMaxBytes }, log, rate);
   }
 }

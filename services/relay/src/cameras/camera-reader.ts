@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import { backoffDelayMs, mayRetry } from '@detector-worker/shared/backoff';
 import type { Logger } from '@detector-worker/shared/logging';
 import type { CameraSource, Frame } from './frame.js';
+import type { Preview } from './preview.js';
 import { FrameRate } from './frame-rate.js';
 import { canConnect, probeTarget } from './reachability.js';
 import { canMove, ENTERED, hasStream, isOnline, type ReaderState } from './reader-state.js';
@@ -194,7 +195,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
   protected readonly detectsRepeats: boolean = true;
 
   /** A frame from the stream; false when it was not taken (no stream open, or it froze). */
-  protected deliver(jpeg: Buffer, size: { width: number; height: number }): boolean {
+  protected deliver(jpeg: Buffer, size: { width: number; height: number }, preview?: Preview): boolean {
     if (!hasStream(this.current)) return false;
     if (this.detectsRepeats) {
       // Byte comparison with the last frame: no hash per frame, and it stops at the first difference.
@@ -214,7 +215,7 @@ export abstract class CameraReader extends EventEmitter<CameraReaderEvents> {
     this.framesRead++;
     this.lastFrameAt = now;
     this.meter.add(now);
-    const frame: Frame = { jpeg, width: size.width, height: size.height, capturedAt: new Date(), seq: this.framesRead };
+    const frame: Frame = { jpeg, width: size.width, height: size.height, capturedAt: new Date(), seq: this.framesRead, ...(preview ? { preview } : {}) };
     this.latest = frame;
     if (this.current === 'connecting') this.moveTo('streaming', 'first frame', { afterMs: now - this.openedAt });
     this.emit('frame', frame);

@@ -1,3 +1,5 @@
+import type { Preview } from './preview.js';
+
 /** One decoded camera picture, as the readers deliver it: JPEG bytes and when it was taken. */
 export interface Frame {
   jpeg: Buffer;
@@ -7,6 +9,8 @@ export interface Frame {
   capturedAt: Date;
   /** Increases by one per frame of this camera. */
   seq: number;
+  /** The picture scaled down (RTSP cameras with FRAME_PREVIEW_WIDTH): what motion and detect images are cut from. */
+  preview?: Preview;
 }
 
 export interface CameraSource {

@@ -18,6 +18,7 @@ import { CameraReader, type FailureKind, type ReaderOptions } from './camera-rea
 import type { CameraSource } from './frame.js';
 import { checkJpeg } from './jpeg-check.js';
 import { JpegSplitter } from './jpeg-splitter.js';
+import { PpmSplitter, PreviewPairer, type Paired, type Preview } from './preview.js';
 import { TsGate, type GateMode } from './ts-gate.js';
 
 export interface RtspOptions extends ReaderOptions {
@@ -30,6 +31,8 @@ export interface RtspOptions extends ReaderOptions {
    * at once (IDLE_SLOW_CAMERA).
    */
   gated?: boolean;
+  /** Width of each frame's preview (preview.ts; FRAME_PREVIEW_WIDTH); 0 or absent: none. */
+  previewWidth?: number;
 }
 
 /** ffmpeg's -q:v scale (2 best .. 31 worst) from a 1-100 quality. */
@@ -77,7 +80,7 @@ export function ffmpegFailureKind(code: number | null, stderr: string): FailureK
   return code === null ? 'error' : 'exited';
 }
 
-type ArgOptions = Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality'> & { keyframeIntervalMs?: number; fullProbe?: boolean };
+type ArgOptions = Pick<RtspOptions, 'keyframeOnlyFps' | 'jpegQuality' | 'previewWidth'> & { keyframeIntervalMs?: number; fullProbe?: boolean };
 
 /** Opening the camera: RTSP over TCP, a socket timeout, the probe budget (shared by both ways of reading). */
 function inputArgs(url: string, options: ArgOptions, keyframesOnly: boolean): string[] {
@@ -105,15 +108,18 @@ function inputArgs(url: string, options: ArgOptions, keyframesOnly: boolean): st
   ];
 }
 
-/** From decoded video to at most `rate` MJPEG frames a second on stdout. */
+/**
+ * From decoded video to at most `rate` MJPEG frames a second on stdout and, with a preview
+ * width, the same frames scaled down as PPM on fd 3 (preview.ts).
+ */
 function outputArgs(rate: number, options: ArgOptions): string[] {
   const perSecond = rate.toFixed(6);
-  return [
-    // The first frame of each 1/rate slot. Slots rather than "rate seconds since the last
-    // one" so keyframes a hair closer than the interval are not skipped every other time,
-    // and "not equal" rather than "greater" so a timestamp jump backwards cannot stall it.
-    '-vf',
-    `select='isnan(prev_selected_t)+not(eq(floor(t*${perSecond})\\,floor(prev_selected_t*${perSecond})))'`,
+  // The first frame of each 1/rate slot. Slots rather than "rate seconds since the last
+  // one" so keyframes a hair closer than the interval are not skipped every other time,
+  // and "not equal" rather than "greater" so a timestamp jump backwards cannot stall it.
+  const select = `select='isnan(prev_selected_t)+not(eq(floor(t*${perSecond})\\,floor(prev_selected_t*${perSecond})))'`;
+  const preview = options.previewWidth ?? 0;
+  const jpeg = [
     '-vsync',
     'vfr',
     '-f',
@@ -137,6 +143,20 @@ function outputArgs(rate: number, options: ArgOptions): string[] {
     String(mjpegQscale(options.jpegQuality)),
     'pipe:1',
   ];
+  if (preview <= 0) return ['-vf', select, ...jpeg];
+  // One selection split in two, so both outputs carry the same frames in the same order.
+  const graph = `[0:v]${select},split=2[frame][small];[small]${previewFilter(preview)}[preview]`;
+  return ['-filter_complex', graph, '-map', '[frame]', ...jpeg, '-map', '[preview]', '-vsync', 'vfr', '-f', 'image2pipe', '-c:v', 'ppm', 'pipe:3'];
+}
+
+/**
+ * The filter that makes a frame's preview: at most `width` wide, even height, RGB (exported for
+ * tests). swscale's `area` averages the pixels it drops, ~3 ms for a 1080p frame; the cheaper
+ * `fast_bilinear` (under 1 ms) aliases, and on the 1080p fixture photo the detector lost two
+ * small cars and moved a truck's box by 72 px (test/infer-downscale.test.ts).
+ */
+export function previewFilter(width: number): string {
+  return `scale=w='min(${Math.round(width)}\\,iw)':h=-2:flags=area,format=rgb24`;
 }
 
 /** One ffmpeg that reads, decodes and encodes the camera. */
@@ -203,8 +223,8 @@ export class RtspReader extends CameraReader {
     return decodeKeyframesOnly(this.rate, this.rtsp.keyframeOnlyFps, this.keyframeIntervalMs);
   }
 
-  protected override deliver(jpeg: Buffer, size: { width: number; height: number }): boolean {
-    if (!super.deliver(jpeg, size)) return false;
+  protected override deliver(jpeg: Buffer, size: { width: number; height: number }, preview?: Preview): boolean {
+    if (!super.deliver(jpeg, size, preview)) return false;
     if (this.keyframesOnly) {
       this.keyframeTimes.push(Date.now());
       if (this.keyframeTimes.length > 10) this.keyframeTimes.shift();
@@ -258,9 +278,16 @@ export class RtspReader extends CameraReader {
     this.readFrames(decoder);
   }
 
-  /** Frames of a child's MJPEG stdout. */
+  /** Frames of a child's MJPEG stdout, each with its preview from fd 3 when previews are on. */
   private readFrames(child: ChildProcess): void {
     const splitter = new JpegSplitter();
+    const previews = this.previewsOn ? child.stdio[3] : null;
+    const pairer = previews ? new PreviewPairer<Sized>() : undefined;
+    let broken = false;
+    let wait: NodeJS.Timeout | undefined;
+    const deliverAll = (ready: Array<Paired<Sized>>) => {
+      for (const { jpeg, preview } of ready) this.deliver(jpeg.data, jpeg, preview);
+    };
     child.stdout!.on('data', (chunk: Buffer) => {
       // A child being closed (reopen, stop) may still flush frames: they are not this stream's.
       if (this.child !== child) return;
@@ -268,10 +295,37 @@ export class RtspReader extends CameraReader {
         // ffmpeg's own output is nearly always whole; the check walks headers and memchr's
         // through the scan data (microseconds per frame), and keeps a torn frame from infer.
         const check = checkJpeg(jpeg);
-        if (check.ok) this.deliver(jpeg, check);
-        else this.invalidFrame(check.reason);
+        if (!check.ok) this.invalidFrame(check.reason);
+        else if (!pairer || broken) this.deliver(jpeg, check);
+        else {
+          deliverAll(pairer.pushJpeg({ data: jpeg, width: check.width, height: check.height }));
+          // Both outputs are written together; a preview later than this is not coming soon.
+          clearTimeout(wait);
+          if (pairer.pending) wait = setTimeout(() => this.child === child && deliverAll(pairer.flush()), PREVIEW_WAIT_MS);
+        }
       }
     });
+    if (!previews || !pairer) return;
+    const ppm = new PpmSplitter();
+    // Read to the end even once broken: ffmpeg blocks on a full pipe, and its JPEGs with it.
+    previews.on('data', (chunk: Buffer) => {
+      if (this.child !== child || broken) return;
+      const { images, error } = ppm.push(chunk);
+      for (const image of images) deliverAll(pairer.pushPreview(image));
+      if (!pairer.pending) clearTimeout(wait);
+      if (error) {
+        broken = true;
+        clearTimeout(wait);
+        deliverAll(pairer.flush());
+        this.logger.warn({ reason: error }, 'frame previews unreadable; cutting images from the JPEGs until the camera reopens');
+      }
+    });
+    previews.on('error', () => undefined);
+  }
+
+  /** Whether frames come with previews (FRAME_PREVIEW_WIDTH). */
+  private get previewsOn(): boolean {
+    return (this.rtsp.previewWidth ?? 0) > 0;
   }
 
   /** Writes to the decoder; one that stops reading (megabytes queued) ends the stream rather than the relay's memory. */
@@ -300,7 +354,9 @@ export class RtspReader extends CameraReader {
 
   /** Starts an ffmpeg; its exit ends the stream (the reader's own, or either of the gated pair). */
   private spawnFfmpeg(args: string[], role: 'reader' | 'demuxer' | 'decoder', withStdin = false): ChildProcess {
-    const child = spawn(this.rtsp.ffmpegPath, args, { stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    // fd 3: the previews of the frames on stdout (outputArgs), from whichever child makes frames.
+    const previews = role !== 'demuxer' && this.previewsOn;
+    const child = spawn(this.rtsp.ffmpegPath, args, { stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(previews ? (['pipe'] as const) : [])] });
     const mine = () => (role === 'demuxer' ? this.demuxer : this.child) === child;
     let lastStderr = '';
     let probeTooShort = false;
@@ -348,6 +404,16 @@ export class RtspReader extends CameraReader {
     this.gate = undefined;
     return Promise.all(children.map(stopChild)).then(() => undefined);
   }
+}
+
+/** A JPEG whose preview has not come this long after it goes without one (ms). */
+const PREVIEW_WAIT_MS = 100;
+
+/** A checked JPEG waiting for its preview. */
+interface Sized {
+  data: Buffer;
+  width: number;
+  height: number;
 }
 
 /** Most bytes queued for a gated decoder before the stream counts as stalled. */

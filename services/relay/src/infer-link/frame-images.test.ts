@@ -70,3 +70,35 @@ test('motion thumbnails are tiny greyscale crops', async () => {
   const thumb = (await motionThumbnail(await frame(), { cropX1: 960, cropY1: 0, cropX2: 1920, cropY2: 1080 }))!;
   assert.equal(thumb.length, MOTION_THUMB.width * MOTION_THUMB.height);
 });
+
+test('a frame with a preview gives its motion thumbnail and detect image from the preview, without its JPEG', async () => {
+  const jpeg = await frameJpeg();
+  // The preview ffmpeg would make at 640 wide: the same picture at a third of the size.
+  const { data, info } = await sharp(jpeg).resize(640, 360).raw().toBuffer({ resolveWithObject: true });
+  const preview = { width: info.width, height: info.height, rgb: data };
+  const frame = { jpeg: Buffer.alloc(0), width: 1920, height: 1080, preview };
+  const fit = { width: 640, height: 640 };
+
+  const whole = (await detectImage(frame, undefined, fit, 85, 'raw'))!;
+  assert.equal(whole.body, preview.rgb, 'the preview is the detect image: no copy');
+  assert.deepEqual([whole.raw, whole.scaleX, whole.scaleY], [{ width: 640, height: 360 }, 3, 3]);
+
+  const half = (await detectImage(frame, { cropX1: 960, cropY1: 0, cropX2: 1920, cropY2: 1080 }, { width: 160, height: 160 }, 85, 'raw'))!;
+  assert.deepEqual([half.raw, half.cropWidth], [{ width: 142, height: 160 }, 960]);
+  // The bright block (crop x 240..640, y 600..800) is where the scale says it is.
+  const at = (x: number, y: number) => half.body[(Math.round(y / half.scaleY) * half.raw!.width + Math.round(x / half.scaleX)) * 3]!;
+  assert.ok(at(440, 700) > 200 && at(100, 100) < 100);
+  const asJpeg = (await detectImage(frame, undefined, fit, 85, 'jpeg'))!;
+  assert.deepEqual((await sharp(asJpeg.body).metadata()).format, 'jpeg');
+
+  const thumb = (await motionThumbnail(frame, undefined))!;
+  assert.equal(thumb.length, MOTION_THUMB.width * MOTION_THUMB.height);
+  const fromJpeg = (await motionThumbnail({ jpeg, width: 1920, height: 1080 }, undefined))!;
+  const diff = thumb.reduce((s, v, i) => s + Math.abs(v - fromJpeg[i]!), 0) / thumb.length;
+  assert.ok(diff < 8, `the preview's thumbnail is the JPEG's within resampling (mean difference ${diff.toFixed(1)})`);
+
+  // A crop the preview has too few pixels of for the detector is cut from the JPEG.
+  await assert.rejects(detectImage(frame, { cropX1: 0, cropY1: 0, cropX2: 960, cropY2: 1080 }, fit, 85, 'raw'), 'the (empty) JPEG is decoded');
+  const withJpeg = (await detectImage({ ...frame, jpeg }, { cropX1: 0, cropY1: 0, cropX2: 960, cropY2: 1080 }, fit, 85, 'raw'))!;
+  assert.deepEqual(withJpeg.raw, { width: 569, height: 640 });
+});

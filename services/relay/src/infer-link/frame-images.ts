@@ -8,11 +8,17 @@
  * to crop pixels with the returned scale. A motion thumbnail is a tiny greyscale crop.
  * Detect images travel as raw RGB by default (DETECT_FRAMES): the relay decodes the frame
  * anyway to shrink it, and a JPEG would only make infer decode it again.
+ *
+ * A frame with a preview (an RTSP camera's frame scaled down by ffmpeg, cameras/preview.ts)
+ * gives its motion thumbnail and, when the preview holds at least the pixels the detector
+ * needs of the crop, its detect image without decoding the JPEG at all.
  */
 import sharp, { type Sharp } from 'sharp';
 import type { RawImageSize } from '@detector-worker/shared/contract/infer-api';
 import type { CropBox } from '@detector-worker/shared/protocol/messages';
+import type { Preview } from '../cameras/preview.js';
 import { clampCrop, type Rect } from './crop.js';
+import { greyThumbnail, shrinkRgb } from './shrink.js';
 
 /**
  * How detect-stage images travel (DETECT_FRAMES): `raw` RGB pixels, which infer feeds its
@@ -38,6 +44,8 @@ export interface SizedJpeg {
   jpeg: Buffer;
   width: number;
   height: number;
+  /** The same picture scaled down, when the camera reader made one. */
+  preview?: Preview;
 }
 
 function cropRect(frame: SizedJpeg, crop: CropBox | undefined): Rect | null {
@@ -71,6 +79,14 @@ export async function detectImage(
   const raw = frames === 'raw' && fit !== undefined;
   const s = fit ? Math.min(1, fit.width / rect.width, fit.height / rect.height) : 1;
   const geometry = { cropWidth: rect.width, cropHeight: rect.height };
+  const small = fit && frame.preview ? fromPreview(frame, frame.preview, rect, s) : undefined;
+  if (small) {
+    // Shrunk in JS (shrink.ts); a preview that already has the size is the image itself, no copy.
+    const pixels = small.whole ? small.preview.rgb : shrinkRgb(small.preview, small.cut, small.width, small.height);
+    const size = { width: small.width, height: small.height };
+    const out = raw ? { body: pixels, raw: size } : { body: await sharp(pixels, { raw: { ...size, channels: 3 } }).jpeg({ quality }).toBuffer() };
+    return { ...out, ...geometry, scaleX: rect.width / small.width, scaleY: rect.height / small.height };
+  }
   if (s >= 1) {
     const whole = rect.width === fw && rect.height === fh;
     if (whole && !raw) return { body: jpeg, ...geometry, scaleX: 1, scaleY: 1 };
@@ -89,6 +105,30 @@ async function encoded(pipeline: Sharp, raw: boolean, quality: number): Promise<
   const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`raw detect image has ${info.channels} channels, not 3`);
   return { body: data, raw: { width: info.width, height: info.height } };
+}
+
+/**
+ * The detect image from the preview: the crop's part of it, shrunk to `s` of the crop's camera
+ * pixels; undefined when the preview has fewer pixels there than that (the JPEG is cut then).
+ */
+function fromPreview(frame: SizedJpeg, preview: Preview, rect: Rect, s: number) {
+  const cut = previewRect(frame, preview, rect);
+  const width = Math.max(1, Math.round(rect.width * s));
+  const height = Math.max(1, Math.round(rect.height * s));
+  if (width > cut.width || height > cut.height) return undefined;
+  const whole = width === preview.width && height === preview.height;
+  return { preview, cut, width, height, whole };
+}
+
+/** The crop rectangle in preview pixels (at least 1 pixel, inside it). */
+function previewRect(frame: SizedJpeg, preview: Preview, rect: Rect): Rect {
+  const sx = preview.width / frame.width;
+  const sy = preview.height / frame.height;
+  const left = Math.min(preview.width - 1, Math.round(rect.left * sx));
+  const top = Math.min(preview.height - 1, Math.round(rect.top * sy));
+  const width = Math.max(1, Math.min(preview.width - left, Math.round(rect.width * sx)));
+  const height = Math.max(1, Math.min(preview.height - top, Math.round(rect.height * sy)));
+  return { left, top, width, height };
 }
 
 /** A frame of fw × fh shrunk by s, and the crop rectangle in the shrunk frame (at least 1 pixel, inside it). */
@@ -110,6 +150,10 @@ export async function motionThumbnail(frame: SizedJpeg, crop: CropBox | undefine
   const { jpeg, width: fw, height: fh } = frame;
   const rect = cropRect(frame, crop);
   if (!rect) return undefined;
+  if (frame.preview) {
+    const cut = previewRect(frame, frame.preview, rect);
+    if (cut.width >= MOTION_THUMB.width && cut.height >= MOTION_THUMB.height) return greyThumbnail(frame.preview, cut, MOTION_THUMB.width, MOTION_THUMB.height);
+  }
   // Shrink first so libjpeg decodes at 1/8 scale, then cut the crop: a few hundred microseconds.
   const { shrunk, cut } = scaled(rect, fw, fh, Math.min(1, (4 * MOTION_THUMB.width) / rect.width));
   // One resize per sharp pipeline: shrink and cut first, then scale the cut to the thumbnail.
