@@ -21,8 +21,9 @@
  *   MAX_STREAMS is raised to the largest), BENCH_BEFORE_CAMERAS=N[,M...]: the same for BEFORE,
  *   BENCH_STAGGER=1: the many-camera phase with each camera's clip started 1/N of a period after
  *   the previous one, measured over one period once all are running: cars spread out as at a station,
- *   BENCH_PREVIEW_AB=1: one more AFTER phase at 2 cameras with FRAME_PREVIEW_WIDTH=0, what frame
- *   previews save). BEFORE runs with FRAME_PREVIEW_WIDTH=0: today's reader made no previews.
+ *   BENCH_PREVIEW_AB=W[,W...]: one more AFTER phase per width with FRAME_PREVIEW_WIDTH=W (0: none),
+ *   at BENCH_AB_CAMERAS (default 2) cameras, what frame previews save). BEFORE runs with
+ *   FRAME_PREVIEW_WIDTH=0: today's reader made no previews.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -50,7 +51,8 @@ const UPSCALE = process.env.BENCH_UPSCALE !== '0';
 const UNGATED_PHASE = process.env.BENCH_UNGATED !== '0';
 /** The many-camera phase with the cameras' clips spread over one period (cars arriving at different times). */
 const STAGGER = process.env.BENCH_STAGGER === '1';
-const PREVIEW_AB = process.env.BENCH_PREVIEW_AB === '1';
+const PREVIEW_AB = (process.env.BENCH_PREVIEW_AB ?? '').split(',').filter(Boolean).map(Number);
+const AB_CAMERAS = Number(process.env.BENCH_AB_CAMERAS ?? 2);
 /** BENCH_CAMERAS: camera counts to serve for real (comma-separated). */
 const COUNTS = (process.env.BENCH_CAMERAS ?? '').split(',').filter(Boolean).map(Number);
 /** BENCH_BEFORE_CAMERAS: the same for today's behaviour (its delay: the first event once the car has stopped). */
@@ -344,10 +346,10 @@ async function main(): Promise<void> {
       rows.push(await runPhase(`after-${n}${STAGGER ? ' staggered' : ''}`, 'after', n, relay, STAGGER));
       show(rows.at(-1)!);
     }
-    if (PREVIEW_AB) {
+    for (const width of PREVIEW_AB) {
       await stopRelay(relay);
-      relay = await startRelay({ MAX_STREAMS: maxStreams, FRAME_PREVIEW_WIDTH: '0' });
-      rows.push(await runPhase('after, FRAME_PREVIEW_WIDTH=0', 'after', 2, relay));
+      relay = await startRelay({ MAX_STREAMS: maxStreams, FRAME_PREVIEW_WIDTH: String(width) });
+      rows.push(await runPhase(`after ×${AB_CAMERAS}, FRAME_PREVIEW_WIDTH=${width}`, 'after', AB_CAMERAS, relay, STAGGER));
       show(rows.at(-1)!);
     }
 

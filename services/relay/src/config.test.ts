@@ -51,7 +51,7 @@ test('defaults: the documented values', () => {
     inferTimeoutMs: 60_000,
     jpegQuality: 85,
     detectFrames: 'raw',
-    framePreviewWidth: 640,
+    framePreviewWidth: 320,
     ffmpegPath: 'ffmpeg',
     shutdownTimeoutMs: 10_000,
   });

@@ -93,7 +93,7 @@ export const RelayEnv = Type.Object({
     default: 'raw',
     description: 'how detect-stage frames travel to infer: raw RGB pixels (infer decodes nothing) or jpeg (about 14x fewer bytes, for links where bandwidth counts)',
   }),
-  FRAME_PREVIEW_WIDTH: int(640, 0, 'RTSP cameras: ffmpeg also scales each frame to this width, and motion checks and detect-stage images are cut from that copy instead of decoding the JPEG again (0: off; a crop too small for the detector in it uses the JPEG)', 4096),
+  FRAME_PREVIEW_WIDTH: int(320, 0, 'RTSP cameras: ffmpeg also scales each frame to this width, and motion checks and detect-stage images are cut from that copy instead of decoding the JPEG again (0: off; a crop with too few pixels in it for the detector uses the JPEG)', 4096),
   FFMPEG_PATH: Type.String({ default: 'ffmpeg', description: 'ffmpeg binary' }),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 'on SIGTERM: how long to wait for CMS sockets and ffmpeg children'),
   ...LoggingEnvFields,
