@@ -239,3 +239,42 @@ test('a scene quiet for 4 s slows its camera; motion makes it fast again at once
   assert.deepEqual(calls, [true, false]);
   group.close();
 });
+
+test('a parked car (its event sent, nothing moving) is gated like an empty scene, keeps its visit, and its camera stays fast', async () => {
+  let seen = true;
+  const { client, requests } = autoClient(
+    () => ({ detections: seen ? [{ class: 'car', confidence: 0.9, bbox: [100, 150, 300, 270] }] : [] }),
+    () => ({ class: 'car', confidence: 0.9, carColor: 'white', carColorConfidence: 0.8 }),
+  );
+  const results: GroupResult[] = [];
+  const group = new FrameGroup('k', '7', 'http://m', undefined, { client, logger: quiet, jpegQuality: 80, onResult: (r) => results.push(r), idleIntervalMs: 3000 });
+  const calls: boolean[] = [];
+  group.onCameraSlow = (slow) => calls.push(slow);
+  group.add(member('d;c'));
+  const { withCar, feed } = await quietScene(group);
+  const detects = () => requests.filter((r) => r.stage === 'detect').length;
+  let seq = 0;
+  while (results.length === 0 && seq < 10) await feed(++seq, withCar);
+  assert.equal(results.length, 1, 'the visit\'s event');
+  assert.equal(detects(), seq, 'every frame a detect request until the event');
+
+  // Parked: one frame a second for 12 s, a detect request per idle interval (3 s) keeps the track.
+  const parkedFrom = detects();
+  for (let i = 0; i < 12; i++) await feed(++seq, withCar);
+  const parkedDetects = detects() - parkedFrom;
+  assert.ok(parkedDetects >= 3 && parkedDetects <= 5, `${parkedDetects} detect requests in 12 s parked`);
+  assert.ok(group.tracking.parked);
+
+  // The detector misses the parked car once: the next frame goes at once, not an idle interval later.
+  seen = false;
+  while (group.tracking.parked) await feed(++seq, withCar);
+  seen = true;
+  const missedAt = detects();
+  await feed(++seq, withCar);
+  assert.equal(detects(), missedAt + 1, 'a missed parked car brings the full rate back');
+  assert.ok(group.tracking.parked, 'parked again once it is seen');
+
+  assert.deepEqual(calls, [], 'the camera is never slowed while a car is parked');
+  assert.deepEqual([group.stats.visitsStarted, group.stats.visitEvents, group.stats.visitsEnded], [1, 1, 0], 'one visit, one event');
+  group.close();
+});

@@ -98,11 +98,19 @@ export class GroupTracking {
   lastDetectResult: unknown = null;
   /** The root detector's input size (from infer's answers): detect images are shrunk to it. */
   modelInput: { width: number; height: number } | undefined;
-  private readonly motion = new MotionDetector();
+  private motion = new MotionDetector();
+  /** Whether the scene was quiet or parked after the last detect frame. */
+  private calm = false;
   private lastDetectAt = -Infinity;
   private lastMotionCheckAt = -Infinity;
-  /** Last time something moved or was tracked: a camera stays fast for a while after it. */
+  /** Last time something moved, or a car was tracked that is not parked: frames go at the full rate for a while after it. */
   private lastActiveAt = -Infinity;
+  /** Last time anything was tracked, parked or not (or the first look): a camera stays fast for a while after it. */
+  private lastTrackedAt = -Infinity;
+  /** The detect frame before the latest one (seconds, the tracker's clock). */
+  private previousDetectTime = -Infinity;
+  /** The latest detect frame missed a visit's car it saw in the one before: the next frame looks again. */
+  private lookAgain = false;
 
   constructor(
     private readonly groupKey: string,
@@ -120,20 +128,45 @@ export class GroupTracking {
   }
 
   /**
-   * What to do with a frame of a quiet scene (nothing tracked): `send` it (full rate), `skip`
-   * it, or `check` it for motion first. The motion check costs a JPEG decode in the relay
-   * (~6-10 ms for 1080p: Huffman decoding dominates even at 1/8 scale), so a quiet scene is
-   * checked at most once a second; a car driving in is seen within that. A frame whose idle
-   * interval is up is checked too, not only sent: the detector may miss a car half in view,
+   * Whether every car in view is parked: each live track is confirmed, matched in the latest
+   * detect frame, and the track of a visit whose event has gone, with no run of it waiting. A
+   * parked scene is gated like a quiet one (motion checks, a detect frame per idle interval keeps
+   * the tracks), so a car standing at a pump for minutes costs what an empty forecourt does in
+   * detect requests. Its camera stays at the full rate (wantsSlowCamera asks for quiet) and every
+   * frame is checked for motion, so the first frame of a car driving off goes to the tracker
+   * while the car is still close enough for its track to follow: a slow camera's next look was a
+   * keyframe interval away, and a car that drove off between two looks lost its track where it
+   * had parked (docs/benchmarks.md, "parked cars at the idle rate").
+   */
+  get parked(): boolean {
+    if (this.enabled !== true || !this.visits || this.queue.length > 0) return false;
+    const live = this.lastTracks.filter((t) => t.state !== 'lost');
+    if (live.length === 0) return false;
+    const sent = new Set(this.visits.current.filter((r) => r.eventSent).map((r) => r.visit.trackId));
+    return live.every((t) => t.state === 'confirmed' && t.matched && sent.has(t.id));
+  }
+
+  /**
+   * What to do with a frame of a quiet scene (nothing tracked) or a parked one: `send` it (full
+   * rate), `skip` it, or `check` it for motion first. The motion check costs a thumbnail (about a
+   * millisecond from a frame's preview, 6-12 ms decoding a 1080p JPEG without one), so a calm
+   * scene is checked at most once a second; a car driving in is seen within that. A frame whose
+   * idle interval is up is checked too, not only sent: the detector may miss a car half in view,
    * and a slow camera's next look is a keyframe interval away.
    */
   idleDecision(at: number): 'send' | 'skip' | 'check' {
-    if (this.enabled === true && !this.quiet) this.lastActiveAt = at;
-    if (!this.quiet || this.idleIntervalMs <= 0) return 'send';
+    if (this.lookAgain) return 'send';
+    const quiet = this.quiet;
+    const parked = !quiet && this.parked;
+    if (this.enabled === true && !quiet && !parked) this.lastActiveAt = at;
+    if ((!quiet && !parked) || this.idleIntervalMs <= 0) return 'send';
     // Something just moved: every frame for a moment, so a car driving in is tracked at the
     // full rate from its first frames instead of one look a second.
     if (at - this.lastActiveAt < ACTIVE_HOLD_MS) return 'send';
-    if (at - this.lastMotionCheckAt >= MOTION_CHECK_INTERVAL_MS) return 'check';
+    // A parked scene is checked on every frame: a car pulling out crosses a third of the frame
+    // in a second, and its first moving frame must reach the tracker while its box still
+    // overlaps the parked one (checked once a second, the track was lost where it had parked).
+    if (parked || at - this.lastMotionCheckAt >= MOTION_CHECK_INTERVAL_MS) return 'check';
     return at - this.lastDetectAt >= this.idleIntervalMs ? 'send' : 'skip';
   }
 
@@ -156,8 +189,8 @@ export class GroupTracking {
   wantsSlowCamera(at: number): boolean {
     if (this.enabled !== true || this.idleIntervalMs <= 0) return false;
     // Quiet is measured from the first look at the scene, not from the epoch.
-    if (!this.quiet || this.lastActiveAt === -Infinity) this.lastActiveAt = at;
-    return this.quiet && at - this.lastActiveAt >= QUIET_BEFORE_SLOW_MS;
+    if (!this.quiet || this.lastTrackedAt === -Infinity) this.lastTrackedAt = at;
+    return this.quiet && at - Math.max(this.lastTrackedAt, this.lastActiveAt) >= QUIET_BEFORE_SLOW_MS;
   }
 
   get queued(): number {
@@ -199,6 +232,16 @@ export class GroupTracking {
     const time = at.frame.capturedAt.getTime() / 1000;
     const outcome = this.visits.onDetections(detectionsOf(answer.result, geometry.scaleX, geometry.scaleY), at, w, h, time);
     this.lastTracks = this.visits.tracker.active;
+    // A visit's car missed once (a detector blink, a person walking past) is looked at again at
+    // once rather than an idle interval later; missed twice, it may have left.
+    const visiting = new Set(this.visits.current.map((r) => r.visit.trackId));
+    this.lookAgain = this.lastTracks.some((t) => !t.matched && t.lastSeen === this.previousDetectTime && visiting.has(t.id));
+    this.previousDetectTime = time;
+    // A scene that just settled (a car parked, or the last one gone) is the new normal: motion is
+    // judged against it from the next check on, not against a background learnt before.
+    const calm = this.quiet || this.parked;
+    if (calm && !this.calm) this.motion = new MotionDetector();
+    this.calm = calm;
     for (const record of outcome.started) {
       this.onEvent('started');
       this.logger.info({ group: this.groupKey, displays: members, visit: record.id, trackId: record.visit.trackId, class: record.visit.className }, 'visit started');
