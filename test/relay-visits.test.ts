@@ -181,6 +181,11 @@ test('pump clip, snapshot and RTSP cameras, full frame and left pump: one event 
     // Watch the whole clip (plus time for the last events), then stop before the RTSP loop restarts it.
     const end = Math.min(snapStart, rtspStart) + (scene.durationS + 1.5) * 1000;
     while (Date.now() < end) await new Promise((r) => setTimeout(r, 250));
+    // What the four groups asked of infer (parked and empty scenes are gated: a detect frame per
+    // idle interval), read before the unsubscribes end the groups.
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+    const detects = Number(/relay_visit_events_total\{event="detect"\} (\d+)/.exec(metrics)?.[1] ?? NaN);
+    t.diagnostic(`detect requests of the four groups over the ${scene.durationS} s clip: ${detects} (every frame at 2 fps: about ${4 * 2 * scene.durationS})`);
     for (const d of displays) cms.send({ type: 'unsubscribe', payload: { subscriptionIdentifier: d.id } });
 
     const problems = displays.flatMap((d) => checkDisplay(cms, d, d.id.startsWith('snap') ? 'snapshot' : 'RTSP'));

@@ -98,9 +98,10 @@ export class GroupTracking {
   lastDetectResult: unknown = null;
   /** The root detector's input size (from infer's answers): detect images are shrunk to it. */
   modelInput: { width: number; height: number } | undefined;
-  private motion = new MotionDetector();
-  /** Whether the scene was quiet or parked after the last detect frame. */
-  private calm = false;
+  /** The empty scene, learnt while quiet (never while cars stand in it). */
+  private readonly motion = new MotionDetector();
+  /** The scene with its parked cars, learnt from when they parked; none while anything is active. */
+  private parkedMotion: MotionDetector | undefined;
   private lastDetectAt = -Infinity;
   private lastMotionCheckAt = -Infinity;
   /** Last time something moved, or a car was tracked that is not parked: frames go at the full rate for a while after it. */
@@ -136,7 +137,7 @@ export class GroupTracking {
    * frame is checked for motion, so the first frame of a car driving off goes to the tracker
    * while the car is still close enough for its track to follow: a slow camera's next look was a
    * keyframe interval away, and a car that drove off between two looks lost its track where it
-   * had parked (docs/benchmarks.md, "parked cars at the idle rate").
+   * had parked (docs/benchmarks.md, "Parked cars gated like an empty scene").
    */
   get parked(): boolean {
     if (this.enabled !== true || !this.visits || this.queue.length > 0) return false;
@@ -149,15 +150,17 @@ export class GroupTracking {
   /**
    * What to do with a frame of a quiet scene (nothing tracked) or a parked one: `send` it (full
    * rate), `skip` it, or `check` it for motion first. The motion check costs a thumbnail (about a
-   * millisecond from a frame's preview, 6-12 ms decoding a 1080p JPEG without one), so a calm
-   * scene is checked at most once a second; a car driving in is seen within that. A frame whose
-   * idle interval is up is checked too, not only sent: the detector may miss a car half in view,
-   * and a slow camera's next look is a keyframe interval away.
+   * millisecond from a frame's preview, 6-12 ms decoding a 1080p JPEG without one), so a quiet
+   * scene is checked at most once a second; a car driving in is seen within that (a parked one on
+   * every frame, see `parked`). A frame whose idle interval is up is checked too, not only sent:
+   * the detector may miss a car half in view, and a slow camera's next look is a keyframe
+   * interval away.
    */
   idleDecision(at: number): 'send' | 'skip' | 'check' {
     if (this.lookAgain) return 'send';
     const quiet = this.quiet;
     const parked = !quiet && this.parked;
+    if (!parked) this.parkedMotion = undefined;
     if (this.enabled === true && !quiet && !parked) this.lastActiveAt = at;
     if ((!quiet && !parked) || this.idleIntervalMs <= 0) return 'send';
     // Something just moved: every frame for a moment, so a car driving in is tracked at the
@@ -174,9 +177,12 @@ export class GroupTracking {
   skipWhenIdle(thumb: Uint8Array | undefined, at: number): boolean {
     this.lastMotionCheckAt = at;
     if (!thumb) return false;
+    // Parked cars are judged against the scene since they parked (a fresh background: the empty
+    // scene's would call them motion), an empty scene against the empty scene.
+    const motion = !this.quiet && this.parked ? (this.parkedMotion ??= new MotionDetector()) : this.motion;
     // The first thumbnail counts as motion (nothing to compare with) but is no sign of life.
-    const primed = this.motion.primed;
-    const moving = this.motion.moving(thumb);
+    const primed = motion.primed;
+    const moving = motion.moving(thumb);
     if (moving && primed) this.lastActiveAt = at;
     return !moving && at - this.lastDetectAt < this.idleIntervalMs;
   }
@@ -237,11 +243,6 @@ export class GroupTracking {
     const visiting = new Set(this.visits.current.map((r) => r.visit.trackId));
     this.lookAgain = this.lastTracks.some((t) => !t.matched && t.lastSeen === this.previousDetectTime && visiting.has(t.id));
     this.previousDetectTime = time;
-    // A scene that just settled (a car parked, or the last one gone) is the new normal: motion is
-    // judged against it from the next check on, not against a background learnt before.
-    const calm = this.quiet || this.parked;
-    if (calm && !this.calm) this.motion = new MotionDetector();
-    this.calm = calm;
     for (const record of outcome.started) {
       this.onEvent('started');
       this.logger.info({ group: this.groupKey, displays: members, visit: record.id, trackId: record.visit.trackId, class: record.visit.className }, 'visit started');

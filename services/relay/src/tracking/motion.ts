@@ -18,6 +18,8 @@ export const DEFAULT_MOTION_CONFIG: MotionConfig = { pixelThreshold: 25, minChan
 
 export class MotionDetector {
   private background: Float32Array | undefined;
+  /** Thumbnails learnt so far: the first ones are averaged (1/n each), so a young background is not one noisy picture. */
+  private samples = 0;
 
   constructor(private readonly config: MotionConfig = DEFAULT_MOTION_CONFIG) {}
 
@@ -26,11 +28,12 @@ export class MotionDetector {
     const bg = this.background;
     if (!bg || bg.length !== thumb.length) {
       this.background = Float32Array.from(thumb);
+      this.samples = 1;
       // The first thumbnail: nothing to compare with, so assume something may be there.
       return 1;
     }
     let changed = 0;
-    const a = this.config.learningRate;
+    const a = Math.max(this.config.learningRate, 1 / ++this.samples);
     for (let i = 0; i < thumb.length; i++) {
       const v = thumb[i]!;
       if (Math.abs(v - bg[i]!) > this.config.pixelThreshold) changed++;
