@@ -5,7 +5,7 @@
  * full-resolution frame, within resampling noise. Checked on fixture photos against the real
  * infer (YOLOv8n fp32, 640 input), whole frames and one crop.
  */
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -137,18 +137,26 @@ const CASES: Array<{ image: string; crop?: CropBox; label: string }> = [
   { image: 'images/parking_plate_1080p.jpg', crop: { cropX1: 0, cropY1: 0, cropX2: 960, cropY2: 1080 }, label: 'left half of the 1080p photo' },
 ];
 
+/**
+ * A case's photo, its size, and infer's boxes on the full-resolution reference: the crop itself,
+ * as a full run would send it. Undefined when the test was skipped.
+ */
+async function photoCase(t: TestContext, c: (typeof CASES)[number]) {
+  if (!infer || !modelUrl) return void t.skip('fixture models/yolov8n_fp32.onnx missing');
+  const path = fixture(t, c.image);
+  if (!path) return undefined;
+  const photo = await readFile(path);
+  const reference = c.crop
+    ? await sharp(photo).extract({ left: c.crop.cropX1, top: c.crop.cropY1, width: c.crop.cropX2 - c.crop.cropX1, height: c.crop.cropY2 - c.crop.cropY1 }).jpeg({ quality: 95 }).toBuffer()
+    : photo;
+  return { path, photo, full: await detect(reference), size: await sharp(photo).metadata() };
+}
+
 for (const c of CASES) {
   test(`shrunk detect frame gives the full-resolution boxes: ${c.label}`, async (t) => {
-    if (!infer || !modelUrl) return t.skip('fixture models/yolov8n_fp32.onnx missing');
-    const path = fixture(t, c.image);
-    if (!path) return;
-    const photo = await readFile(path);
-    // The full-resolution reference is the crop itself, as a full run would send it.
-    const reference = c.crop
-      ? await sharp(photo).extract({ left: c.crop.cropX1, top: c.crop.cropY1, width: c.crop.cropX2 - c.crop.cropX1, height: c.crop.cropY2 - c.crop.cropY1 }).jpeg({ quality: 95 }).toBuffer()
-      : photo;
-    const full = await detect(reference);
-    const size = await sharp(photo).metadata();
+    const loaded = await photoCase(t, c);
+    if (!loaded) return;
+    const { photo, full, size } = loaded;
     const image = await detectImage({ jpeg: photo, width: size.width!, height: size.height! }, c.crop, full.modelInput, 85);
     assert.ok(image, 'detectImage gave no image');
     const meta = await sharp(image.body).metadata();
@@ -184,15 +192,9 @@ async function ffmpegPreview(path: string, width: number): Promise<Preview> {
  */
 for (const c of CASES) {
   test(`detect image from the frame's preview gives the full-resolution boxes: ${c.label}`, async (t) => {
-    if (!infer || !modelUrl) return t.skip('fixture models/yolov8n_fp32.onnx missing');
-    const path = fixture(t, c.image);
-    if (!path) return;
-    const photo = await readFile(path);
-    const reference = c.crop
-      ? await sharp(photo).extract({ left: c.crop.cropX1, top: c.crop.cropY1, width: c.crop.cropX2 - c.crop.cropX1, height: c.crop.cropY2 - c.crop.cropY1 }).jpeg({ quality: 95 }).toBuffer()
-      : photo;
-    const full = await detect(reference);
-    const size = await sharp(photo).metadata();
+    const loaded = await photoCase(t, c);
+    if (!loaded) return;
+    const { path, photo, full, size } = loaded;
     const preview = await ffmpegPreview(path, 640);
     const fromJpeg = c.crop !== undefined;
     const frame = { jpeg: fromJpeg ? photo : Buffer.alloc(0), width: size.width!, height: size.height!, preview };
