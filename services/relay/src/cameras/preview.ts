@@ -111,7 +111,7 @@ export class PreviewPairer<J extends { width: number; height: number }> {
   /** Previews that came before their JPEG (a couple at most), with their index. */
   private early: Array<{ preview: Preview; index: number }> = [];
 
-  /** Previews matched, and JPEGs that went alone (tests, logs). */
+  /** Previews matched, and JPEGs that went alone (tests). */
   paired = 0;
   alone = 0;
 

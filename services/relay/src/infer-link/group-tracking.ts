@@ -100,7 +100,7 @@ export class GroupTracking {
   modelInput: { width: number; height: number } | undefined;
   /** The empty scene, learnt while quiet (never while cars stand in it). */
   private readonly motion = new MotionDetector();
-  /** The scene with its parked cars, learnt from when they parked; none while anything is active. */
+  /** The scene with its parked cars, learnt from when they parked; set while the scene is parked (idleDecision). */
   private parkedMotion: MotionDetector | undefined;
   private lastDetectAt = -Infinity;
   private lastMotionCheckAt = -Infinity;
@@ -160,7 +160,7 @@ export class GroupTracking {
     if (this.lookAgain) return 'send';
     const quiet = this.quiet;
     const parked = !quiet && this.parked;
-    if (!parked) this.parkedMotion = undefined;
+    this.parkedMotion = parked ? (this.parkedMotion ?? new MotionDetector()) : undefined;
     if (this.enabled === true && !quiet && !parked) this.lastActiveAt = at;
     if ((!quiet && !parked) || this.idleIntervalMs <= 0) return 'send';
     // Something just moved: every frame for a moment, so a car driving in is tracked at the
@@ -178,8 +178,9 @@ export class GroupTracking {
     this.lastMotionCheckAt = at;
     if (!thumb) return false;
     // Parked cars are judged against the scene since they parked (a fresh background: the empty
-    // scene's would call them motion), an empty scene against the empty scene.
-    const motion = !this.quiet && this.parked ? (this.parkedMotion ??= new MotionDetector()) : this.motion;
+    // scene's would call them motion), an empty scene against the empty scene. The frame's
+    // idleDecision said which, just before.
+    const motion = this.parkedMotion ?? this.motion;
     // The first thumbnail counts as motion (nothing to compare with) but is no sign of life.
     const primed = motion.primed;
     const moving = motion.moving(thumb);
